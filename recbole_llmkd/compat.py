@@ -1,0 +1,157 @@
+"""Workarounds that let RecBole 1.2.1 run on today's numpy, torch and setuptools.
+
+RecBole 1.2.1 is frozen; each shim below names what breaks without it and is covered by
+``tests/test_compat.py`` (one test shows the failure without the shim, one that the shim fixes it).
+:func:`apply` runs once, when :mod:`recbole_llmkd` is imported, and is idempotent.
+
+pandas 3 is not shimmed but pinned (``pandas<3`` in setup.cfg): see the comment there.
+"""
+
+import importlib
+import importlib.machinery
+import sys
+import types
+
+import numpy as np
+import torch
+
+_APPLIED = False
+
+# numpy 2 removed these aliases. RecBole's ``Config.compatibility_settings`` reads np.float_,
+# np.complex_ and np.unicode_ (AttributeError at every Config()), and ray 2.6.3 reads np.bool8.
+NUMPY_ALIASES = {
+    "float_": np.float64,
+    "complex_": np.complex128,
+    "unicode_": np.str_,
+    "bool8": np.bool_,
+}
+
+
+def restore_numpy_aliases():
+    for name, value in NUMPY_ALIASES.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+
+
+class _RayUnavailable(types.ModuleType):
+    """Stand-in for ``ray`` / ``ray.tune`` when the real ray cannot be imported.
+
+    ``recbole.quick_start`` does ``from ray import tune`` at import time and only uses it for
+    ``tune.report`` inside ray-based tuning. ray 2.6.3 (the newest RecBole allows) imports
+    ``pkg_resources``, which setuptools >= 81 no longer ships, so without this stand-in
+    ``import recbole.quick_start`` (and RecBole's ``run_recbole``) fails with
+    ``ModuleNotFoundError: No module named 'pkg_resources'``.
+    """
+
+    def __init__(self, name, reason):
+        super().__init__(name)
+        self.__spec__ = importlib.machinery.ModuleSpec(name, loader=None)
+        self._reason = reason
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise RuntimeError(
+            f"ray is unavailable ({self._reason}); ray-based tuning cannot run. "
+            "Use run_hyper_kd.py / RecBole's HyperTuning with hyperopt instead."
+        )
+
+
+def keep_ray_optional():
+    """Import ray.tune if it works; otherwise register a stand-in that fails only when used."""
+    if "ray.tune" in sys.modules:
+        return
+    try:
+        import ray.tune  # noqa: F401
+    except ImportError as err:
+        reason = f"{type(err).__name__}: {err}"
+        for name in [m for m in sys.modules if m == "ray" or m.startswith("ray.")]:
+            del sys.modules[name]
+        ray = _RayUnavailable("ray", reason)
+        tune = _RayUnavailable("ray.tune", reason)
+        ray.__dict__["tune"] = tune
+        sys.modules["ray"] = ray
+        sys.modules["ray.tune"] = tune
+
+
+def disable_sine_anomaly_detection():
+    """``recbole/model/sequential_recommender/sine.py`` calls
+    ``torch.autograd.set_detect_anomaly(True)`` at import, and importing the package
+    ``recbole.model.sequential_recommender`` (which any sequential get_model does) imports sine.
+    Anomaly mode then slows every backward pass of every model. Import it now, once, and turn
+    anomaly mode back off; the module is never re-executed, so it stays off."""
+    importlib.import_module("recbole.model.sequential_recommender")
+    torch.autograd.set_detect_anomaly(False)
+
+
+def _config_getstate(self):
+    # The class objects (the model class and a yaml Loader class) are dropped from the pickle:
+    # torch.load(weights_only=True) refuses arbitrary classes, and both are rebuilt on load.
+    state = self.__dict__.copy()
+    state["model_class"] = None
+    state["yaml_loader"] = None
+    return state
+
+
+def _config_setstate(self, state):
+    self.__dict__.update(state)
+    self.yaml_loader = self._build_yaml_loader()
+    if self.__dict__.get("model_class") is None and isinstance(self.model, str):
+        from recbole.utils import get_model
+
+        try:
+            self.model_class = get_model(self.model)
+        except ValueError:  # a model class passed by object, not by name: nothing to look up
+            self.model_class = None
+
+
+class _TorchSavingProtocol2(types.ModuleType):
+    """``torch`` as seen by ``recbole.trainer.trainer``: identical, except that ``save`` writes
+    pickle protocol 2 where RecBole asks for 4. torch's weights-only unpickler implements
+    protocol 2 only (protocol 4's FRAME opcode fails with "Unsupported operand 149"); tensors are
+    stored outside the pickle in torch's zip format, so protocol 4's large-object support is not
+    needed."""
+
+    def __init__(self):
+        super().__init__("torch")
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    @staticmethod
+    def save(obj, f, *args, pickle_protocol=2, **kwargs):
+        return torch.save(obj, f, *args, pickle_protocol=2, **kwargs)
+
+
+def make_checkpoints_weights_only_loadable():
+    """torch >= 2.6 defaults ``torch.load`` to ``weights_only=True``; RecBole's checkpoints are
+    written with pickle protocol 4 and pickle its ``Config`` (with the model class, a yaml Loader
+    class, enums and numpy scalars), so ``Trainer.evaluate(load_best_model=True)`` fails at the end
+    of every run and so does ``load_data_and_model``. Instead of turning the safety off we
+    (1) make RecBole's trainer write protocol 2, (2) pickle Config without the class objects and
+    (3) allow-list exactly the RecBole and numpy types a checkpoint holds.
+    Any other global in a file is still refused."""
+    import recbole.trainer.trainer as recbole_trainer
+    from recbole.config import Config
+
+    recbole_trainer.torch = _TorchSavingProtocol2()
+    from recbole.utils.enum_type import EvaluatorType, FeatureSource, FeatureType, InputType, ModelType
+
+    Config.__getstate__ = _config_getstate
+    Config.__setstate__ = _config_setstate
+    numpy_types = [np.dtype, np._core.multiarray.scalar]
+    numpy_types += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
+    torch.serialization.add_safe_globals(
+        [Config, EvaluatorType, FeatureSource, FeatureType, InputType, ModelType, *numpy_types]
+    )
+
+
+def apply():
+    global _APPLIED
+    if _APPLIED:
+        return
+    restore_numpy_aliases()
+    keep_ray_optional()
+    disable_sine_anomaly_detection()
+    make_checkpoints_weights_only_loadable()
+    _APPLIED = True

@@ -1,0 +1,67 @@
+"""Make RecBole find the KD models, their trainer, dataset and YAML defaults by name.
+
+RecBole looks things up by name in its own namespaces:
+
+* ``get_model(name)`` tries ``importlib.util.find_spec('recbole.model.<sub>.<name lower>')``, which
+  consults ``sys.modules`` first: we put our model modules there under those names;
+* ``get_trainer`` looks for ``recbole.trainer.<Model>Trainer`` and ``create_dataset`` for
+  ``recbole.data.dataset.<Model>Dataset``: we set those attributes;
+* ``Config`` reads only ``recbole/properties/model/<Model>.yaml``: we wrap
+  ``Config._load_internal_config_dict`` so that, for our models only, it also reads the parent
+  model's RecBole YAML, our ``overall.yaml`` and our model YAML, in that order.
+
+``import recbole_llmkd`` calls :func:`register`; it is idempotent.
+"""
+
+import importlib
+import importlib.resources
+import os
+import sys
+
+import recbole.data.dataset
+import recbole.trainer
+from recbole.config import Config
+
+from recbole_llmkd.dataset import KDSequentialDataset
+from recbole_llmkd.trainer import KDTrainer
+
+# name -> (module, RecBole parent model whose YAML defaults it keeps)
+KD_MODELS = {
+    "SASRecKD": ("recbole_llmkd.model.sasrec_kd", "SASRec"),
+    "BERT4RecKD": ("recbole_llmkd.model.bert4rec_kd", "BERT4Rec"),
+}
+
+_original_load_internal_config_dict = Config._load_internal_config_dict
+
+
+def properties_dir():
+    """The installed ``properties/`` folder (package ``recbole_llmkd.properties``)."""
+    return os.fspath(importlib.resources.files("recbole_llmkd.properties"))
+
+
+def model_config_files(model_name):
+    """The YAML files that hold a KD model's defaults, lowest precedence first."""
+    _, parent = KD_MODELS[model_name]
+    recbole_properties = os.path.join(os.path.dirname(recbole.__file__), "properties")
+    ours = properties_dir()
+    return [
+        os.path.join(recbole_properties, "model", f"{parent}.yaml"),
+        os.path.join(ours, "overall.yaml"),
+        os.path.join(ours, "model", f"{model_name}.yaml"),
+    ]
+
+
+def _load_internal_config_dict(self, model, model_class, dataset):
+    _original_load_internal_config_dict(self, model, model_class, dataset)
+    if model in KD_MODELS:
+        for path in model_config_files(model):
+            self._update_internal_config_dict(path)
+
+
+def register():
+    for name, (module_name, _) in KD_MODELS.items():
+        module = importlib.import_module(module_name)
+        sys.modules[f"recbole.model.sequential_recommender.{name.lower()}"] = module
+        setattr(recbole.trainer, f"{name}Trainer", KDTrainer)
+        setattr(recbole.data.dataset, f"{name}Dataset", KDSequentialDataset)
+    Config._load_internal_config_dict = _load_internal_config_dict

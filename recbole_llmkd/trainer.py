@@ -1,0 +1,99 @@
+"""KDTrainer: RecBole's Trainer with the two training stages of the paper.
+
+* Stage 1, epochs ``0 .. kd_epochs-1``: the combined loss ``α·β·L_distil + (1−α)·L_rec``.
+* Stage 2, epochs ``kd_epochs .. epochs-1``: ``L_rec`` alone (fine-tuning); the distillation head
+  is out of the graph and gets no gradient. ``epochs`` is the total of both stages;
+  ``kd_epochs: ~`` means half of it.
+
+Choices (documented in the README too):
+
+* The optimizer is kept across the switch (Adam's moment estimates carry over, the head's
+  parameters simply stop receiving gradients); ``kd_reset_optimizer: True`` rebuilds it instead.
+* Early stopping's patience restarts at the switch, and if stage 1 exhausts its patience
+  (``stopping_step`` evaluations without improvement) the run switches to stage 2 early instead
+  of ending before fine-tuning.
+* The returned model is RecBole's: the best checkpoint on the validation metric over both
+  stages; the test set is never used to choose it.
+
+Only ``_train_epoch`` is overridden: it switches stage before calling RecBole's epoch loop and
+logs ``L_rec``, ``L_distil`` and ``β`` (batch means) after it.
+"""
+
+import torch
+from recbole.trainer import Trainer
+from recbole.utils import set_color
+
+
+class KDTrainer(Trainer):
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        kd_epochs = config["kd_epochs"]
+        self.kd_epochs = self.epochs // 2 if kd_epochs is None else int(kd_epochs)
+        if not 0 <= self.kd_epochs <= self.epochs:
+            raise ValueError(
+                f"config key 'kd_epochs' is {kd_epochs}; expected 0..epochs ({self.epochs}) "
+                "or ~ for half of the epochs"
+            )
+        self.kd_reset_optimizer = bool(config["kd_reset_optimizer"])
+        self.kd_switch_epoch = None  # the first epoch of stage 2, once it is reached
+        self.kd_history = []  # one dict per trained epoch: stage and mean loss parts
+
+    def kd_stage(self, epoch_idx):
+        if self.kd_switch_epoch is not None and epoch_idx >= self.kd_switch_epoch:
+            return 2
+        return 1 if epoch_idx < self.kd_epochs else 2
+
+    def _start_stage_two(self, epoch_idx, reason):
+        self.kd_switch_epoch = epoch_idx
+        self.model.set_distillation(False)
+        self.cur_step = 0
+        if self.kd_reset_optimizer:
+            self.optimizer = self._build_optimizer()
+        self.logger.info(
+            set_color(f"epoch {epoch_idx}: stage 2 (fine-tuning on L_rec) starts", "yellow")
+            + f" [{reason}; optimizer {'rebuilt' if self.kd_reset_optimizer else 'kept'}]"
+        )
+
+    def _update_stage(self, epoch_idx):
+        if self.kd_switch_epoch is not None:
+            return
+        if epoch_idx >= self.kd_epochs:
+            self._start_stage_two(epoch_idx, f"kd_epochs={self.kd_epochs}")
+        elif self.stopping_step is not None and self.cur_step >= self.stopping_step:
+            self._start_stage_two(epoch_idx, f"stage 1 stalled for {self.cur_step} evaluations")
+        else:
+            self.model.set_distillation(True)
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        self._update_stage(epoch_idx)
+        sums = torch.zeros(3, device=self.device)  # L_rec, L_distil, β
+        counts = {"batches": 0, "profiled": 0}
+
+        def kd_loss(interaction):
+            parts = self.model.calculate_kd_loss(interaction)
+            sums.add_(torch.stack([parts.rec, parts.distil, parts.beta]).detach().float())
+            counts["batches"] += 1
+            counts["profiled"] += parts.n_profiled
+            return parts.total
+
+        loss = super()._train_epoch(train_data, epoch_idx, loss_func or kd_loss, show_progress)
+        if counts["batches"]:
+            self._log_kd_epoch(epoch_idx, sums / counts["batches"], counts["profiled"])
+        return loss
+
+    def _log_kd_epoch(self, epoch_idx, means, n_profiled):
+        rec, distil, beta = means.tolist()
+        stage = self.kd_stage(epoch_idx)
+        self.kd_history.append(
+            {"epoch": epoch_idx, "stage": stage, "L_rec": rec, "L_distil": distil, "beta": beta,
+             "profiled_examples": n_profiled}
+        )
+        places = self.config["loss_decimal_place"] or 4
+        message = set_color(f"epoch {epoch_idx} stage {stage}", "green") + f" [L_rec: {rec:.{places}f}"
+        if stage == 1:
+            message += f", L_distil: {distil:.{places}f}, beta: {beta:.{places}f}, profiled examples: {n_profiled}"
+        self.logger.info(message + "]")
+        self.tensorboard.add_scalar("KD/L_rec", rec, epoch_idx)
+        if stage == 1:
+            self.tensorboard.add_scalar("KD/L_distil", distil, epoch_idx)
+            self.tensorboard.add_scalar("KD/beta", beta, epoch_idx)

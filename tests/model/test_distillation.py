@@ -1,0 +1,114 @@
+import math
+
+import pytest
+import torch
+
+from recbole_llmkd.model.distillation import ProfileDistillation, combine_losses
+
+# One user, three positions, hidden size 2; the third position is padding with a garbage state.
+HIDDEN = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]]])
+VALID = torch.tensor([[True, True, False]])
+
+
+def head(aggregation="mean", loss="mse", gamma=0.1, profile_dim=2, hidden=2):
+    module = ProfileDistillation(profile_dim, hidden, aggregation=aggregation, gamma=gamma, loss=loss)
+    with torch.no_grad():  # T = identity, so the target is the profile itself
+        module.profile_proj.weight.copy_(torch.eye(hidden, profile_dim))
+        module.profile_proj.bias.zero_()
+    return module
+
+
+def test_mean_aggregation_ignores_padding():
+    agg = head("mean").aggregate(HIDDEN, VALID)
+    assert torch.allclose(agg, torch.tensor([[2.0, 3.0]]))
+    other_padding = HIDDEN.clone()
+    other_padding[0, 2] = torch.tensor([-7.0, 55.0])
+    assert torch.equal(head("mean").aggregate(other_padding, VALID), agg)
+
+
+def test_exponential_aggregation_weights_recent_positions_higher():
+    # γ = ln 2: the last valid position weighs twice the one before: weights 1/3, 2/3
+    agg = head("exponential", gamma=math.log(2)).aggregate(HIDDEN, VALID)
+    assert torch.allclose(agg, torch.tensor([[1 / 3 * 1 + 2 / 3 * 3, 1 / 3 * 2 + 2 / 3 * 4]]))
+
+
+def test_exponential_aggregation_with_gaps_uses_positions():
+    # valid positions 0 and 2 (1 is masked): weights ∝ exp(γ·(t − 2)) = 1/4, 1 for γ = ln 2
+    hidden = torch.tensor([[[4.0, 0.0], [50.0, 50.0], [0.0, 8.0], [9.0, 9.0]]])
+    valid = torch.tensor([[True, False, True, False]])
+    agg = head("exponential", gamma=math.log(2)).aggregate(hidden, valid)
+    assert torch.allclose(agg, torch.tensor([[4.0 * 0.2, 8.0 * 0.8]]))
+
+
+def test_attention_aggregation_softmax_over_valid_positions_only():
+    module = head("attention")
+    with torch.no_grad():
+        module.attn_score.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        module.attn_score.bias.zero_()
+    hidden = torch.tensor([[[0.0, 1.0], [math.log(3), 5.0], [1000.0, 7.0]]])
+    agg = module.aggregate(hidden, VALID)  # scores 0 and ln 3 -> weights 1/4, 3/4; 1000 is padding
+    assert torch.allclose(agg, torch.tensor([[0.75 * math.log(3), 0.25 * 1 + 0.75 * 5]]))
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "exponential", "attention"])
+def test_row_without_valid_positions_aggregates_to_zero(aggregation):
+    agg = head(aggregation).aggregate(HIDDEN, torch.zeros_like(VALID))
+    assert torch.equal(agg, torch.zeros(1, 2))
+
+
+@pytest.mark.parametrize(
+    "loss, expected",
+    # state (3, 2), target T(profile) = (0, 1): difference (3, 1)
+    [("mse", 5.0), ("rmse", math.sqrt(5.0)), ("cosine", 1.0 - 2.0 / math.sqrt(13.0))],
+)
+def test_distil_loss_values(loss, expected):
+    hidden = torch.tensor([[[3.0, 2.0], [0.0, 0.0]]])
+    valid = torch.tensor([[True, False]])
+    value, n = head(loss=loss).distil_loss(hidden, valid, torch.tensor([[0.0, 1.0]]))
+    assert n == 1
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_users_without_profile_are_excluded_from_the_mean():
+    hidden = torch.tensor([[[1.0, 1.0]], [[50.0, -50.0]], [[3.0, 3.0]]])
+    valid = torch.ones(3, 1, dtype=torch.bool)
+    profile = torch.tensor([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]])  # user 2 has no profile
+    value, n = head().distil_loss(hidden, valid, profile)
+    assert n == 2
+    assert value.item() == pytest.approx((0.0 + 4.0) / 2)  # user 1: 0, user 3: (2^2+2^2)/2 = 4
+
+
+def test_batch_without_profiled_user_gives_zero_not_nan():
+    hidden = torch.randn(2, 3, 2, requires_grad=True)
+    value, n = head().distil_loss(hidden, torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 2))
+    assert n == 0 and value.item() == 0.0
+    rec = torch.tensor(5.0, requires_grad=True)
+    total, beta = combine_losses(rec, value, alpha=0.4, dynamic_scale=True)
+    assert beta.item() == 0.0
+    assert total.item() == pytest.approx(0.6 * 5.0)
+    assert not torch.isnan(total)
+
+
+def test_dynamic_beta_scales_distillation_to_rec_loss_and_is_not_differentiated():
+    rec = torch.tensor(6.0, requires_grad=True)
+    distil = torch.tensor(2.0, requires_grad=True)
+    total, beta = combine_losses(rec, distil, alpha=0.4, dynamic_scale=True)
+    assert beta.item() == pytest.approx(3.0)
+    assert total.item() == pytest.approx(0.4 * 3.0 * 2.0 + 0.6 * 6.0)
+    total.backward()
+    assert rec.grad.item() == pytest.approx(0.6)  # β is a constant: no gradient through it
+    assert distil.grad.item() == pytest.approx(0.4 * 3.0)
+
+
+def test_static_combination():
+    rec = torch.tensor(6.0, requires_grad=True)
+    distil = torch.tensor(2.0, requires_grad=True)
+    total, beta = combine_losses(rec, distil, alpha=0.25, dynamic_scale=False)
+    assert beta.item() == 1.0
+    assert total.item() == pytest.approx(0.25 * 2.0 + 0.75 * 6.0)
+
+
+@pytest.mark.parametrize("key, kwargs", [("kd_aggregation", {"aggregation": "max"}), ("kd_loss", {"loss": "l1"})])
+def test_unknown_choice_is_a_clear_error(key, kwargs):
+    with pytest.raises(ValueError, match=key):
+        ProfileDistillation(4, 4, **kwargs)
