@@ -2,11 +2,46 @@
 
 They are RecBole's own functions, called after :func:`recbole_llmkd.register` (which importing
 this package already did); any RecBole model name works too, so baselines run the same way.
+
+One default differs from a bare RecBole 1.2.1 call, for every model alike: with
+``loss_type: CE`` (SASRec's and BERT4Rec's default) RecBole's global default
+``train_neg_sample_args`` (uniform, 1 negative) makes ``Config`` raise
+"train_neg_sample_args ... should be None when the loss_type is CE". When the user sets
+``train_neg_sample_args`` nowhere (config dict, config files, ``--key=value`` flags), CE models get
+``None``: full softmax, no negatives, which is what RecBole's own model docs prescribe.
 """
 
+import sys
+from logging import getLogger
+
 import recbole.quick_start as recbole_quick_start
+import yaml
+from recbole.config import Config
 
 from recbole_llmkd.registry import register
+
+
+def explicit_keys(config_file_list=None, config_dict=None, argv=None):
+    """The config keys the user set: in the dict, in the YAML files or as ``--key=value`` flags."""
+    keys = set(config_dict or {})
+    for path in config_file_list or []:
+        with open(path, encoding="utf-8") as f:
+            keys |= set(yaml.safe_load(f) or {})
+    argv = sys.argv[1:] if argv is None else argv
+    keys |= {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--") and "=" in arg}
+    return keys
+
+
+def with_ce_defaults(model, dataset, config_file_list=None, config_dict=None):
+    """``config_dict`` plus ``train_neg_sample_args: None`` for CE models, unless set explicitly."""
+    config_dict = dict(config_dict or {})
+    if "train_neg_sample_args" in explicit_keys(config_file_list, config_dict):
+        return config_dict
+    probe = Config(model, dataset, config_file_list, {**config_dict, "train_neg_sample_args": None})
+    if probe["loss_type"] == "CE":
+        config_dict["train_neg_sample_args"] = None
+        getLogger().debug("loss_type CE: train_neg_sample_args set to None (no negative sampling)")
+    return config_dict
 
 
 def run_recbole_kd(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
@@ -17,7 +52,7 @@ def run_recbole_kd(model=None, dataset=None, config_file_list=None, config_dict=
         model=model,
         dataset=dataset,
         config_file_list=config_file_list,
-        config_dict=config_dict,
+        config_dict=with_ce_defaults(model, dataset, config_file_list, config_dict),
         saved=saved,
         queue=queue,
     )
@@ -28,7 +63,8 @@ def run(model, dataset, config_file_list=None, config_dict=None, saved=True, npr
     """RecBole's ``run``: one process, or ``nproc`` processes with torch.distributed."""
     register()
     return recbole_quick_start.run(
-        model, dataset, config_file_list=config_file_list, config_dict=config_dict, saved=saved,
+        model, dataset, config_file_list=config_file_list,
+        config_dict=with_ce_defaults(model, dataset, config_file_list, config_dict), saved=saved,
         nproc=nproc, world_size=world_size, ip=ip, port=port, group_offset=group_offset,
     )
 

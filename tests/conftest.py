@@ -79,7 +79,6 @@ def tiny_config(tmp_path, profile_file):
         "user_inter_num_interval": "[0,40]",
         "train_batch_size": 256,
         "eval_batch_size": 4096,
-        "train_neg_sample_args": None,
         "checkpoint_dir": str(tmp_path / "saved"),
         "show_progress": False,
         "use_gpu": False,

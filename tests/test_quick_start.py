@@ -1,0 +1,98 @@
+"""End to end: our entry points, RecBole's own run_recbole, the CLI, and the YAML defaults."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import recbole
+import yaml
+from recbole.config import Config
+from recbole.quick_start import run_recbole
+
+from recbole_llmkd.quick_start import explicit_keys, run_recbole_kd, with_ce_defaults
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METRICS = {"recall@10", "mrr@10", "ndcg@10", "hit@10", "precision@10"}
+
+
+def recbole_yaml(model):
+    path = os.path.join(os.path.dirname(recbole.__file__), "properties", "model", f"{model}.yaml")
+    with open(path) as f:
+        return yaml.load(f, Loader=Config(model="SASRec", dataset="ml-100k",
+                                          config_dict={"train_neg_sample_args": None}).yaml_loader)
+
+
+@pytest.mark.parametrize("model, parent", [("SASRecKD", "SASRec"), ("BERT4RecKD", "BERT4Rec")])
+def test_kd_models_keep_every_parent_default(model, parent, tmp_path):
+    config = Config(model=model, dataset="ml-100k", config_dict={"checkpoint_dir": str(tmp_path)})
+    for key, value in recbole_yaml(parent).items():
+        assert config[key] == value, key
+    assert {k: config[k] for k in ("kd_alpha", "kd_dynamic_scale", "kd_layer", "kd_aggregation",
+                                   "kd_loss", "kd_epochs", "kd_profile_field", "kd_reset_optimizer")} == {
+        "kd_alpha": 0.4, "kd_dynamic_scale": True, "kd_layer": -1, "kd_aggregation": "mean",
+        "kd_loss": "mse", "kd_epochs": None, "kd_profile_field": "profile_emb", "kd_reset_optimizer": False,
+    }
+    override = Config(model=model, dataset="ml-100k",
+                      config_dict={"kd_alpha": 0.1, "n_layers": 3})
+    assert override["kd_alpha"] == 0.1 and override["n_layers"] == 3
+
+
+def test_baseline_config_is_untouched_by_the_plugin():
+    config = Config(model="SASRec", dataset="ml-100k", config_dict={"train_neg_sample_args": None})
+    assert not any(key.startswith("kd_") for key in config.final_config_dict)
+
+
+def test_explicit_keys_come_from_dict_files_and_flags(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("epochs: 3\ntrain_neg_sample_args: ~\n")
+    keys = explicit_keys([str(path)], {"kd_alpha": 0.2}, argv=["-m", "SASRec", "--seed=1", "--flag"])
+    assert keys == {"epochs", "train_neg_sample_args", "kd_alpha", "seed"}
+
+
+@pytest.mark.parametrize(
+    "model, given, expected",
+    [
+        ("SASRec", {}, {"train_neg_sample_args": None}),  # CE: RecBole's uniform default would raise
+        ("BERT4Rec", {}, {"train_neg_sample_args": None}),
+        ("SASRec", {"loss_type": "BPR"}, {"loss_type": "BPR"}),  # BPR keeps RecBole's negative sampling
+        ("GRU4Rec", {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}, "loss_type": "BPR"},
+         {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}, "loss_type": "BPR"}),
+    ],
+)
+def test_ce_models_get_no_negative_sampling_unless_set(model, given, expected, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+    assert with_ce_defaults(model, "ml-100k", None, given) == expected
+
+
+def check_result(result):
+    assert set(result["test_result"]) == METRICS
+    assert all(0.0 <= v <= 1.0 for v in result["test_result"].values())
+    assert result["best_valid_score"] == result["best_valid_result"]["mrr@10"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["SASRecKD", "BERT4RecKD", "SASRec", "BERT4Rec"])
+def test_run_recbole_kd(run_dir, tiny_config, model):
+    check_result(run_recbole_kd(model=model, dataset="ml-100k", config_dict=tiny_config))
+    assert os.listdir(tiny_config["checkpoint_dir"])[0].startswith(f"{model}-")
+
+
+@pytest.mark.slow
+def test_recboles_own_run_recbole_finds_the_kd_models(run_dir, tiny_config):
+    check_result(run_recbole(model="SASRecKD", dataset="ml-100k", config_dict=tiny_config))
+
+
+@pytest.mark.slow
+def test_command_line(run_dir, tiny_config):
+    flags = [f"--{k}={v}" for k, v in tiny_config.items() if k != "state" and v is not None]
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "run_recbole_kd.py"), "-m", "BERT4RecKD", "-d", "ml-100k",
+         *flags, "--kd_layer=0", "--kd_aggregation=attention"],
+        cwd=run_dir, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    assert "kd_layer = 0" in log and "kd_aggregation = attention" in log
+    assert "epoch 0 stage 1 [L_rec:" in log and "epoch 1 stage 2 [L_rec:" in log
+    assert "test result" in log
