@@ -3,12 +3,12 @@ tiny model configs that train in seconds on 2 CPU cores."""
 
 import os
 
-import numpy as np
-import pandas as pd
 import pytest
 import recbole
 
 import recbole_llmkd  # noqa: F401  (shims + registration)
+from recbole_llmkd.profiles.atomic import read_atomic, write_profile_file
+from recbole_llmkd.profiles.metadata import category_shares
 
 ML100K_DIR = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")
 
@@ -16,45 +16,19 @@ ML100K_DIR = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", 
 USERS_WITHOUT_PROFILE = {u for u in range(1, 944) if u % 10 == 0}
 
 
-def genre_profiles(inter, item, holdout=2):
-    """A user's share of each genre over its interactions except the last ``holdout`` (time order)."""
-    genres = item.set_index("item_id:token")["class:token_seq"].fillna("").str.split()
-    vocab = sorted({g for gs in genres for g in gs})
-    onehot = pd.DataFrame(
-        [[g in gs for g in vocab] for gs in genres], index=genres.index, columns=vocab, dtype=float
-    )
-    inter = inter.sort_values(["user_id:token", "timestamp:float"], kind="stable")
-    train = inter[inter.groupby("user_id:token").cumcount(ascending=False) >= holdout]
-    counts = onehot.reindex(train["item_id:token"].to_numpy()).fillna(0.0)
-    counts.index = train["user_id:token"].to_numpy()
-    hist = counts.groupby(level=0).sum()
-    return hist.div(hist.sum(axis=1), axis=0)
-
-
-def write_user_file(path, profiles, field="profile_emb"):
-    lines = [f"user_id:token\t{field}:float_seq"]
-    lines += [f"{uid}\t" + " ".join(f"{v:.6g}" for v in vec) for uid, vec in profiles.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 @pytest.fixture(scope="session")
-def ml100k_frames():
-    inter = pd.read_csv(os.path.join(ML100K_DIR, "ml-100k.inter"), sep="\t")
-    item = pd.read_csv(os.path.join(ML100K_DIR, "ml-100k.item"), sep="\t")
-    return inter, item
-
-
-@pytest.fixture(scope="session")
-def genre_profile_table(ml100k_frames):
-    hist = genre_profiles(*ml100k_frames)
-    return hist.drop(index=[u for u in hist.index if u in USERS_WITHOUT_PROFILE])
+def genre_profile_table():
+    """ml-100k genre shares (users x 19 genres), without the users of USERS_WITHOUT_PROFILE."""
+    inter, _ = read_atomic(os.path.join(ML100K_DIR, "ml-100k.inter"))
+    item, _ = read_atomic(os.path.join(ML100K_DIR, "ml-100k.item"))
+    shares = category_shares(inter, item, "class")
+    return shares.drop(index=[u for u in shares.index if int(u) in USERS_WITHOUT_PROFILE])
 
 
 @pytest.fixture(scope="session")
 def profile_file(tmp_path_factory, genre_profile_table):
     path = tmp_path_factory.mktemp("profiles") / "ml-100k-genres.user"
-    return write_user_file(path, {u: row.to_numpy() for u, row in genre_profile_table.iterrows()})
+    return write_profile_file(path, genre_profile_table.index.tolist(), genre_profile_table.to_numpy())
 
 
 @pytest.fixture

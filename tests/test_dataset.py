@@ -39,7 +39,7 @@ def test_profiles_are_loaded_unnormalised(build_data, config, genre_profile_tabl
         if token not in dataset.field2token_id["user_id"]:
             continue
         uid = dataset.token2id("user_id", token)
-        expected = genre_profile_table.loc[int(token)].to_numpy()
+        expected = genre_profile_table.loc[token].to_numpy()
         np.testing.assert_allclose(profiles[uid].numpy(), expected, rtol=1e-5, atol=1e-6)  # ... profiles are not
 
 

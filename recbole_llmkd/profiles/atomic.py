@@ -1,0 +1,60 @@
+"""RecBole atomic files: read one into a DataFrame with plain column names; write the ``.user`` file.
+
+Header cells are ``name:type`` (``token``, ``float``, ``token_seq``, ``float_seq``), columns are
+tab-separated and sequence values space-separated (RecBole's defaults).
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import pandas as pd
+
+FEATURE_TYPES = ("token", "float", "token_seq", "float_seq")
+
+
+def read_atomic(path):
+    """``(frame, types)``: the file with columns renamed to the bare field names, all as strings
+    except ``float`` fields, and ``types`` mapping each field to its declared type."""
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+    types = {}
+    for position, cell in enumerate(header, start=1):
+        name, _, ftype = cell.partition(":")
+        if ftype not in FEATURE_TYPES:
+            raise ValueError(
+                f"{path} line 1, column {position}: header cell {cell!r} is not name:type "
+                f"with type one of {list(FEATURE_TYPES)}"
+            )
+        types[name] = ftype
+    dtypes = {cell: (float if types[cell.partition(':')[0]] == "float" else str) for cell in header}
+    frame = pd.read_csv(path, sep="\t", dtype=dtypes, keep_default_na=False, na_values={
+        cell: [""] for cell in header if types[cell.partition(":")[0]] == "float"})
+    frame.columns = list(types)
+    return frame, types
+
+
+def write_profile_file(path, user_ids, vectors, field="profile_emb", user_field="user_id"):
+    """Write a ``.user`` atomic file with one ``float_seq`` profile per user, atomically.
+
+    The file appears complete or not at all: it is written to a temporary file in the same folder
+    and renamed over ``path``, so an existing file survives any failure."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2 or len(vectors) != len(user_ids):
+        raise ValueError(f"expected one vector per user: {len(user_ids)} users, vectors of shape {vectors.shape}")
+    if not np.isfinite(vectors).all():
+        row = int(np.argwhere(~np.isfinite(vectors))[0][0])
+        raise ValueError(f"profile of user {user_ids[row]!r} contains NaN or inf")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".user")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(f"{user_field}:token\t{field}:float_seq\n")
+            for uid, vector in zip(user_ids, vectors):
+                f.write(f"{uid}\t{' '.join(repr(float(v)) for v in vector)}\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path

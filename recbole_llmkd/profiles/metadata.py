@@ -1,0 +1,68 @@
+"""A user profile without an LLM: the user's shares of item categories (e.g. ml-100k's genres).
+
+Built only from the interactions RecBole trains on (:func:`training_interactions`). It is the
+"item metadata, no LLM" control of the benchmark and a quick profile for smoke runs::
+
+    python -m recbole_llmkd.profiles.metadata --dataset ml-100k --output out/ml-100k-genres.user
+
+Each training interaction adds one count to each category of its item; a user's vector is the
+counts divided by their sum, over the categories sorted by name. Users whose training items have no
+category get no row (the KD models treat them as users without a profile).
+"""
+
+import argparse
+import os
+
+import pandas as pd
+
+from recbole_llmkd.profiles.atomic import read_atomic, write_profile_file
+from recbole_llmkd.profiles.split import training_interactions
+
+
+def category_shares(inter, item, category_field, user_field="user_id", item_field="item_id",
+                    time_field="timestamp", holdout=2, normalized_time=True):
+    """DataFrame users × categories (sorted), each row summing to 1; ``holdout`` and
+    ``normalized_time`` as in :func:`training_interactions`."""
+    if category_field not in item.columns:
+        raise KeyError(f"item table has no column {category_field!r}; columns: {list(item.columns)}")
+    train = training_interactions(inter, user_field, time_field, holdout, normalized_time)
+    categories = item.set_index(item_field)[category_field].fillna("").str.split().explode().dropna()
+    pairs = train[[user_field, item_field]].merge(
+        categories.rename("category").reset_index(), on=item_field, how="inner"
+    )
+    counts = pd.crosstab(pairs[user_field], pairs["category"]).sort_index(axis=1)
+    return counts.div(counts.sum(axis=1), axis=0)
+
+
+def dataset_files(dataset, data_path=None):
+    """``(inter, item)`` paths, resolved as RecBole resolves them (ml-100k: RecBole's bundled copy)."""
+    import recbole
+
+    if dataset == "ml-100k" and data_path is None:
+        folder = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")
+    else:
+        folder = os.path.join(data_path or "dataset", dataset)
+    return os.path.join(folder, f"{dataset}.inter"), os.path.join(folder, f"{dataset}.item")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Write category-share user profiles as a .user file.")
+    parser.add_argument("--dataset", "-d", default="ml-100k")
+    parser.add_argument("--data-path", default=None, help="folder holding <dataset>/ (RecBole's data_path)")
+    parser.add_argument("--category-field", default="class", help="token_seq field of the .item file")
+    parser.add_argument("--field", default="profile_emb", help="name of the profile field to write")
+    parser.add_argument("--output", "-o", required=True, help="the .user file to write")
+    args = parser.parse_args(argv)
+    inter_path, item_path = dataset_files(args.dataset, args.data_path)
+    inter, _ = read_atomic(inter_path)
+    item, _ = read_atomic(item_path)
+    shares = category_shares(inter, item, args.category_field)
+    write_profile_file(args.output, shares.index.tolist(), shares.to_numpy(), field=args.field)
+    users = inter["user_id"].nunique()
+    print(f"{args.output}: {len(shares)} of {users} users profiled, {shares.shape[1]} dims "
+          f"({', '.join(shares.columns[:5])}, ...)")
+    return args.output
+
+
+if __name__ == "__main__":
+    main()

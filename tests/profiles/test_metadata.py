@@ -1,0 +1,36 @@
+import pandas as pd
+import pytest
+
+from recbole_llmkd.profiles.atomic import read_atomic
+from recbole_llmkd.profiles.metadata import category_shares, main
+
+INTER = pd.DataFrame({
+    "user_id": ["u"] * 5 + ["v"] * 3,
+    "item_id": ["1", "2", "3", "1", "2", "3", "1", "2"],
+    "timestamp": [1, 2, 3, 4, 5, 1, 2, 3],
+})
+ITEM = pd.DataFrame({"item_id": ["1", "2", "3"], "class": ["Drama Comedy", "Drama", ""]})
+
+
+def test_category_shares_from_training_interactions_only():
+    shares = category_shares(INTER, ITEM, "class")
+    # u trains on items 1, 2, 3 (4 and 5 are held out): Comedy 1, Drama 2; v trains on item 3 only: no genre
+    assert shares.columns.tolist() == ["Comedy", "Drama"]
+    assert shares.index.tolist() == ["u"]
+    assert shares.loc["u"].tolist() == pytest.approx([1 / 3, 2 / 3])
+
+
+def test_unknown_category_field():
+    with pytest.raises(KeyError, match="'genre'"):
+        category_shares(INTER, ITEM, "genre")
+
+
+def test_command_line_writes_ml100k_profiles(tmp_path, genre_profile_table):
+    out = main(["--dataset", "ml-100k", "--output", str(tmp_path / "g.user")])
+    frame, types = read_atomic(out)
+    assert types == {"user_id": "token", "profile_emb": "float_seq"}
+    assert len(frame) == 943
+    row = frame.set_index("user_id").loc["1", "profile_emb"]
+    vector = [float(v) for v in row.split()]
+    assert len(vector) == 19 and sum(vector) == pytest.approx(1.0)
+    assert vector == pytest.approx(genre_profile_table.loc["1"].tolist())

@@ -1,0 +1,37 @@
+"""A non-editable install carries the YAML defaults: RecBole finds them outside the source tree."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CHECK = """
+import os, sys, recbole_llmkd
+from recbole.config import Config
+from recbole_llmkd.registry import model_config_files, properties_dir
+assert recbole_llmkd.__file__.startswith(sys.argv[1]), recbole_llmkd.__file__
+assert properties_dir().startswith(sys.argv[1]), properties_dir()
+assert all(os.path.isfile(p) for p in model_config_files("BERT4RecKD"))
+config = Config(model="BERT4RecKD", dataset="ml-100k", config_dict={"checkpoint_dir": sys.argv[1]})
+print(config["kd_alpha"], config["transform"], config["kd_profile_field"])
+"""
+
+
+@pytest.mark.slow
+def test_installed_package_finds_its_properties(tmp_path):
+    site = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), ROOT],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert sorted(os.listdir(site / "recbole_llmkd" / "properties" / "model")) == ["BERT4RecKD.yaml", "SASRecKD.yaml"]
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-c", CHECK, str(site)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["0.4", "mask_itemseq", "profile_emb"]
