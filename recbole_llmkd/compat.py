@@ -11,6 +11,7 @@ import importlib
 import importlib.machinery
 import sys
 import types
+import warnings
 
 import numpy as np
 import torch
@@ -146,11 +147,22 @@ def make_checkpoints_weights_only_loadable():
     )
 
 
+def silence_pandas_inplace_warnings():
+    """pandas 2.x warns at every RecBole dataset load that RecBole's ``fillna(inplace=True)`` on a
+    column will stop working in pandas 3. With ``pandas<3`` pinned it still works, so the warning
+    (one screenful per field) is noise for our users; it stays visible for other code."""
+    warnings.filterwarnings(
+        "ignore", message="A value is trying to be set on a copy", category=FutureWarning,
+        module=r"recbole\.",
+    )
+
+
 def apply():
     global _APPLIED
     if _APPLIED:
         return
     restore_numpy_aliases()
+    silence_pandas_inplace_warnings()
     keep_ray_optional()
     disable_sine_anomaly_detection()
     make_checkpoints_weights_only_loadable()

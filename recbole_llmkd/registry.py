@@ -6,9 +6,10 @@ RecBole looks things up by name in its own namespaces:
   consults ``sys.modules`` first: we put our model modules there under those names;
 * ``get_trainer`` looks for ``recbole.trainer.<Model>Trainer`` and ``create_dataset`` for
   ``recbole.data.dataset.<Model>Dataset``: we set those attributes;
-* ``Config`` reads only ``recbole/properties/model/<Model>.yaml``: we wrap
-  ``Config._load_internal_config_dict`` so that, for our models only, it also reads the parent
-  model's RecBole YAML, our ``overall.yaml`` and our model YAML, in that order.
+* ``Config`` reads only ``recbole/properties/model/<Model>.yaml`` and ``.../dataset/<name>.yaml``:
+  we wrap ``Config._load_internal_config_dict`` so that it also reads our
+  ``properties/dataset/<name>.yaml`` for the converted datasets (any model), and, for our models,
+  the parent model's RecBole YAML, our ``overall.yaml`` and our model YAML, in that order.
 
 ``import recbole_llmkd`` calls :func:`register`; it is idempotent.
 """
@@ -51,8 +52,18 @@ def model_config_files(model_name):
     ]
 
 
+def dataset_config_file(dataset):
+    """Our properties for a dataset RecBole has none for (the converted ones), else None."""
+    recbole_file = os.path.join(os.path.dirname(recbole.__file__), "properties", "dataset", f"{dataset}.yaml")
+    ours = os.path.join(properties_dir(), "dataset", f"{dataset}.yaml")
+    return ours if os.path.isfile(ours) and not os.path.isfile(recbole_file) else None
+
+
 def _load_internal_config_dict(self, model, model_class, dataset):
     _original_load_internal_config_dict(self, model, model_class, dataset)
+    dataset_file = dataset_config_file(dataset)
+    if dataset_file:  # any model: baselines and KD models read the same dataset settings
+        self._update_internal_config_dict(dataset_file)
     if model in KD_MODELS:
         for path in model_config_files(model):
             self._update_internal_config_dict(path)

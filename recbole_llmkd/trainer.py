@@ -66,19 +66,18 @@ class KDTrainer(Trainer):
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self._update_stage(epoch_idx)
-        sums = torch.zeros(3, device=self.device)  # L_rec, L_distil, β
-        counts = {"batches": 0, "profiled": 0}
+        sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # L_rec, L_distil, β, profiled examples
+        batches = []
 
         def kd_loss(interaction):
             parts = self.model.calculate_kd_loss(interaction)
-            sums.add_(torch.stack([parts.rec, parts.distil, parts.beta]).detach().float())
-            counts["batches"] += 1
-            counts["profiled"] += parts.n_profiled
+            sums.add_(torch.stack([parts.rec, parts.distil, parts.beta, parts.n_profiled]).detach().double())
+            batches.append(1)
             return parts.total
 
         loss = super()._train_epoch(train_data, epoch_idx, loss_func or kd_loss, show_progress)
-        if counts["batches"]:
-            self._log_kd_epoch(epoch_idx, sums / counts["batches"], counts["profiled"])
+        if batches:
+            self._log_kd_epoch(epoch_idx, sums[:3] / len(batches), int(sums[3]))
         return loss
 
     def _log_kd_epoch(self, epoch_idx, means, n_profiled):

@@ -28,7 +28,7 @@ class KDLoss:
     rec: torch.Tensor
     distil: torch.Tensor
     beta: torch.Tensor
-    n_profiled: int
+    n_profiled: torch.Tensor  # how many examples of the batch entered L_distil
 
 
 def check_choice(key, value, choices):
@@ -76,16 +76,17 @@ class ProfileDistillation(nn.Module):
     def distil_loss(self, hidden, valid, profile):
         """``L_distil`` over the users that have a profile and at least one valid position.
 
-        Returns ``(loss, n_profiled)``; a batch with no such user gives an exact 0, not NaN."""
+        Returns ``(loss, n_profiled)``, both 0-dim tensors. Every row is computed and the rows
+        without a profile are weighted 0 (no gather/scatter of the hidden states, no host sync);
+        a batch with no profiled user gives an exact 0, not NaN."""
         mask = (profile != 0).any(dim=-1) & valid.any(dim=1)
-        n_profiled = int(mask.sum())
-        if n_profiled == 0:
-            return hidden.new_zeros(()), 0
-        student = self.aggregate(hidden[mask], valid[mask])
-        target = self.profile_proj(profile[mask])
-        loss = self.per_user_loss(student, target).mean()
+        n_profiled = mask.sum()
+        student = self.aggregate(hidden, valid)
+        target = self.profile_proj(profile)
+        per_user = self.per_user_loss(student, target)
+        loss = (per_user * mask).sum() / n_profiled.clamp_min(1)
         if self.loss == "rmse":
-            loss = loss.clamp_min(1e-12).sqrt()
+            loss = torch.where(loss > 0, loss.clamp_min(1e-12).sqrt(), loss)
         return loss, n_profiled
 
 

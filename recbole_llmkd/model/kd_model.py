@@ -73,7 +73,7 @@ class DistillationMixin:
         if not self.kd_active or self.kd_alpha == 0.0:
             rec = super().calculate_loss(interaction)
             zero = rec.detach().new_zeros(())
-            return KDLoss(total=rec, rec=rec, distil=zero, beta=zero, n_profiled=0)
+            return KDLoss(total=rec, rec=rec, distil=zero, beta=zero, n_profiled=zero)
         with self._capture_encoder_layers() as captured:
             rec = super().calculate_loss(interaction)
         if len(captured) != 1:

@@ -34,6 +34,17 @@ def read_atomic(path):
     return frame, types
 
 
+def staged_file(folder, final_name):
+    """A new, empty temporary file in ``folder`` to write ``final_name`` into before renaming it
+    over the final path; permissions as a plainly created file would have (mkstemp's are 0600)."""
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{final_name}.")
+    os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return tmp
+
+
 def write_profile_file(path, user_ids, vectors, field="profile_emb", user_field="user_id"):
     """Write a ``.user`` atomic file with one ``float_seq`` profile per user, atomically.
 
@@ -47,9 +58,9 @@ def write_profile_file(path, user_ids, vectors, field="profile_emb", user_field=
         raise ValueError(f"profile of user {user_ids[row]!r} contains NaN or inf")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".user")
+    tmp = staged_file(folder, os.path.basename(path))
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(f"{user_field}:token\t{field}:float_seq\n")
             for uid, vector in zip(user_ids, vectors):
                 f.write(f"{uid}\t{' '.join(repr(float(v)) for v in vector)}\n")

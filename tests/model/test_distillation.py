@@ -89,6 +89,20 @@ def test_batch_without_profiled_user_gives_zero_not_nan():
     assert not torch.isnan(total)
 
 
+@pytest.mark.parametrize("loss", ["mse", "rmse", "cosine"])
+def test_users_without_profile_get_no_gradient_and_no_nan(loss):
+    hidden = torch.randn(3, 4, 2, requires_grad=True)
+    valid = torch.tensor([[True] * 4, [True, True, False, False], [False] * 4])
+    profile = torch.tensor([[1.0, 2.0], [0.0, 0.0], [3.0, 4.0]])  # user 3 has a profile but no valid position
+    value, n = head(loss=loss).distil_loss(hidden, valid, profile)
+    value.backward()
+    assert int(n) == 1
+    assert hidden.grad[0].abs().sum() > 0
+    assert torch.equal(hidden.grad[1:], torch.zeros(2, 4, 2))
+    empty, n_empty = head(loss=loss).distil_loss(hidden, valid, torch.zeros(3, 2))
+    assert int(n_empty) == 0 and empty.item() == 0.0
+
+
 def test_dynamic_beta_scales_distillation_to_rec_loss_and_is_not_differentiated():
     rec = torch.tensor(6.0, requires_grad=True)
     distil = torch.tensor(2.0, requires_grad=True)

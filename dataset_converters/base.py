@@ -1,0 +1,255 @@
+"""What every converter shares: input checks, text cleaning, filters, the atomic-file writer and the
+summary. Readers (one module per dataset) return DataFrames; this module turns them into RecBole
+atomic files.
+
+Conventions of the output:
+
+* ``<name>.inter``: ``user_id:token item_id:token [rating:float] timestamp:float [...]``, sorted by
+  user, then time, ties in a documented, deterministic order. RecBole stores the time field as
+  float32 (about 128 s resolution for unix seconds) and sorts stably, so the file order is what
+  settles near-ties; writing the file already in sequence order makes that order the intended one.
+* ``<name>.item`` / ``<name>.user``: one row per id, text fields as ``token`` (cleaned: HTML entities
+  decoded, whitespace including tabs and newlines collapsed, long texts truncated with a marker),
+  lists as ``token_seq`` (spaces inside an element become ``_``).
+* Fields are tab-separated; a field containing a double quote is written quoted with the quote
+  doubled, which is how RecBole's reader (pandas ``read_csv``) reads it back unchanged.
+"""
+
+import csv
+import html
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recbole_llmkd.profiles.atomic import staged_file
+
+TRUNCATION_MARKER = " [...]"
+
+
+class ConversionError(ValueError):
+    """Bad raw input: the message names the file, line or column and what was expected."""
+
+
+def find_input(folder, *candidates):
+    """The first of ``candidates`` (file names) present in ``folder``."""
+    for name in candidates:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return path
+    raise ConversionError(f"{folder}: none of {list(candidates)} found")
+
+
+def optional_input(folder, *candidates):
+    try:
+        return find_input(folder, *candidates)
+    except ConversionError:
+        return None
+
+
+def require_columns(frame, columns, path):
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConversionError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}")
+
+
+def numeric_column(frame, column, path, header_lines=1):
+    """``frame[column]`` as float, or an error naming the first line that is not a number."""
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() & frame[column].notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ConversionError(
+            f"{path} line {row + 1 + header_lines}: column {column!r} is {frame[column].iloc[row]!r}, "
+            "expected a number"
+        )
+    return values
+
+
+def read_text_lines(path):
+    """The lines of a text file (``.gz`` too), decoded as UTF-8, or a clear error."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            return f.read().splitlines()
+    except UnicodeDecodeError as err:
+        raise ConversionError(f"{path}: not UTF-8 text ({err})") from None
+    except (OSError, EOFError) as err:
+        raise ConversionError(f"{path}: cannot read ({err})") from None
+
+
+def read_csv(path, **kwargs):
+    """``pandas.read_csv`` with the file named in every error (tokenizing errors carry the line)."""
+    try:
+        return pd.read_csv(path, encoding="utf-8", **kwargs)
+    except UnicodeDecodeError as err:
+        raise ConversionError(f"{path}: not UTF-8 text ({err})") from None
+    except (pd.errors.ParserError, ValueError) as err:
+        raise ConversionError(f"{path}: {err}") from None
+
+
+def read_typed_csv(path, dtypes, columns):
+    """A CSV with a header read with compact dtypes (fast, small: what 20M rows need). On a bad
+    value the file is read again as text to name the first bad line and column."""
+    try:
+        frame = pd.read_csv(path, dtype=dtypes, encoding="utf-8", usecols=lambda c: c in columns)
+    except UnicodeDecodeError as err:
+        raise ConversionError(f"{path}: not UTF-8 text ({err})") from None
+    except pd.errors.ParserError as err:
+        raise ConversionError(f"{path}: {err}") from None
+    except ValueError:
+        raw = read_csv(path, dtype=str, keep_default_na=False, usecols=lambda c: c in columns)
+        for column in dtypes:
+            if column in raw.columns and dtypes[column] != str:
+                numeric_column(raw, column, path)
+        raise ConversionError(f"{path}: a value does not fit the types {dtypes}") from None
+    require_columns(frame, columns, path)
+    return frame[columns]
+
+
+def clean_text(values, max_chars=1000):
+    """Decode HTML entities, collapse whitespace (tabs and newlines too), strip, truncate."""
+    text = values.fillna("").astype(str).map(html.unescape)
+    text = text.str.replace(r"<[^>]{1,200}>", " ", regex=True)  # HTML tags in descriptions
+    text = text.str.replace(r"\s+", " ", regex=True).str.strip()
+    too_long = text.str.len() > max_chars
+    if too_long.any():
+        keep = max_chars - len(TRUNCATION_MARKER)
+        text = text.where(~too_long, text.str.slice(0, keep).str.rstrip() + TRUNCATION_MARKER)
+    return text
+
+
+def token_list(values):
+    """A column of lists of strings as RecBole ``token_seq`` text: cleaned, ``_`` for spaces."""
+    def join(items):
+        return " ".join(
+            " ".join(html.unescape(str(x)).split()).replace(" ", "_") for x in items if str(x).strip()
+        )
+
+    return values.map(lambda items: join(items) if isinstance(items, (list, tuple, np.ndarray)) else "")
+
+
+def filter_interactions(inter, min_user_inter=0, min_item_inter=0, k_core=False,
+                        user_field="user_id", item_field="item_id"):
+    """Drop users / items with fewer interactions than the minimums; with ``k_core``, repeat until
+    every remaining user and item meets them."""
+    while True:
+        user_counts = inter[user_field].map(inter[user_field].value_counts())
+        item_counts = inter[item_field].map(inter[item_field].value_counts())
+        keep = (user_counts >= min_user_inter) & (item_counts >= min_item_inter)
+        if keep.all():
+            return inter
+        inter = inter[keep.to_numpy()]
+        if not k_core:
+            return inter
+
+
+def order_interactions(inter, tie_break=(), user_field="user_id", time_field="timestamp"):
+    """Sort by user, time, then ``tie_break`` columns, stably (file order last)."""
+    return inter.sort_values([user_field, time_field, *tie_break], kind="stable").reset_index(drop=True)
+
+
+def position_in_sequence(users):
+    """0, 1, 2, ... within each user's rows, in row order: a monotone order field when the raw
+    data has a sequence but no timestamps."""
+    return users.groupby(users, sort=False).cumcount().astype(np.float64)
+
+
+@dataclass
+class AtomicTable:
+    """A DataFrame and the RecBole type of each of its columns, in order."""
+
+    frame: pd.DataFrame
+    types: dict = field(default_factory=dict)
+
+    def header(self):
+        return "\t".join(f"{name}:{ftype}" for name, ftype in self.types.items())
+
+
+def _write_table(table, path):
+    frame = table.frame[list(table.types)]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(table.header() + "\n")
+        frame.to_csv(f, sep="\t", header=False, index=False, quoting=csv.QUOTE_MINIMAL,
+                     lineterminator="\n", float_format="%.10g")
+
+
+def write_dataset(output_dir, name, tables, extra_files=None):
+    """Write ``<output_dir>/<name>/<name>.<suffix>`` for each ``suffix: AtomicTable``, all or nothing.
+
+    Every file is first written under a temporary name in the target folder; only when all are
+    complete are they renamed into place, so a failure leaves the previous files (if any) intact."""
+    folder = os.path.join(output_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    staged = []
+    try:
+        for suffix, table in tables.items():
+            tmp = staged_file(folder, f"{name}.{suffix}")
+            staged.append((tmp, os.path.join(folder, f"{name}.{suffix}")))
+            _write_table(table, tmp)
+        for file_name, text in (extra_files or {}).items():
+            tmp = staged_file(folder, file_name)
+            staged.append((tmp, os.path.join(folder, file_name)))
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+    except BaseException:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    for tmp, final in staged:
+        os.replace(tmp, final)
+    return folder
+
+
+@dataclass
+class Summary:
+    name: str
+    users: int
+    items: int
+    interactions: int
+    fields: dict
+
+    @property
+    def density(self):
+        return self.interactions / (self.users * self.items)
+
+    @property
+    def mean_length(self):
+        return self.interactions / self.users
+
+    def table(self):
+        head = f"{'dataset':14s}{'users':>10s}{'items':>10s}{'interactions':>14s}{'density':>10s}{'avg len':>9s}"
+        row = (f"{self.name:14s}{self.users:10,d}{self.items:10,d}{self.interactions:14,d}"
+               f"{self.density:10.5f}{self.mean_length:9.2f}")
+        fields = "; ".join(f"{suffix}: {', '.join(cols)}" for suffix, cols in self.fields.items())
+        return f"{head}\n{row}\nfields: {fields}"
+
+
+def finish(name, output_dir, inter, item=None, user=None, yaml_text=None,
+           min_user_inter=0, min_item_inter=0, k_core=False):
+    """Filter, check, write and summarise one converted dataset. ``inter``, ``item`` and ``user``
+    are AtomicTables; items and users without interactions after filtering are dropped."""
+    frame = filter_interactions(inter.frame, min_user_inter, min_item_inter, k_core)
+    if frame.empty:
+        raise ConversionError(
+            f"{name}: no interaction left after filtering (min_user_inter={min_user_inter}, "
+            f"min_item_inter={min_item_inter}, k_core={k_core})"
+        )
+    tables = {"inter": AtomicTable(frame, inter.types)}
+    if item is not None:
+        kept = item.frame[item.frame["item_id"].isin(frame["item_id"])]
+        tables["item"] = AtomicTable(kept, item.types)
+    if user is not None:
+        kept = user.frame[user.frame["user_id"].isin(frame["user_id"])]
+        tables["user"] = AtomicTable(kept, user.types)
+    extra = {f"{name}.yaml": yaml_text} if yaml_text else None
+    folder = write_dataset(output_dir, name, tables, extra)
+    summary = Summary(
+        name=name, users=frame["user_id"].nunique(), items=frame["item_id"].nunique(),
+        interactions=len(frame), fields={suffix: list(t.types) for suffix, t in tables.items()},
+    )
+    return folder, summary

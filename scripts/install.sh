@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create ./.venv (if missing) and install recbole-llmkd with its test extras into it.
+# torch==2.13.0 goes first: it is the CPU build on these machines' disk, and once it is installed
+# recbole's plain `torch>=1.10` requirement pulls nothing more (no CUDA wheels).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+PY=.venv/bin/python
+"$PY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+"$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+"$PY" -c "import recbole_llmkd, torch, recbole; print(f'recbole-llmkd {recbole_llmkd.__version__}: recbole {recbole.__version__}, torch {torch.__version__}')"
