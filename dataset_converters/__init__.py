@@ -32,7 +32,7 @@ def dataset_yaml(name, inter_types):
 
 
 def convert(dataset, input_dir, output_dir, name=None, min_user_inter=0, min_item_inter=0, k_core=False,
-            max_text_chars=1000, **reader_options):
+            min_rating=None, drop_repeats=False, max_text_chars=1000, **reader_options):
     """Convert one raw dataset; returns ``(folder, Summary)``. ``reader_options`` go to the
     dataset's reader (``max_tags`` for movielens, ``min_watched_pct`` for kion, ``locales`` for
     amazon-m2)."""
@@ -42,7 +42,8 @@ def convert(dataset, input_dir, output_dir, name=None, min_user_inter=0, min_ite
     name = name or module.NAME
     inter, item, user = module.read(input_dir, max_text_chars=max_text_chars, **reader_options)
     return finish(name, output_dir, inter, item, user, dataset_yaml(name, inter.types),
-                  min_user_inter=min_user_inter, min_item_inter=min_item_inter, k_core=k_core)
+                  min_user_inter=min_user_inter, min_item_inter=min_item_inter, k_core=k_core,
+                  min_rating=min_rating, drop_repeats=drop_repeats)
 
 
 __all__ = ["convert", "CONVERTERS", "ConversionError", "Summary", "dataset_yaml"]

@@ -16,6 +16,9 @@ def main(argv=None):
     parser.add_argument("--min-user-inter", type=int, default=0)
     parser.add_argument("--min-item-inter", type=int, default=0)
     parser.add_argument("--k-core", action="store_true", help="repeat the two filters until both hold")
+    parser.add_argument("--min-rating", type=float, default=None, help="beauty, movielens: drop lower ratings")
+    parser.add_argument("--drop-repeats", action="store_true",
+                        help="keep only a user's first interaction with an item (default: keep repeats)")
     parser.add_argument("--max-text-chars", type=int, default=1000, help="longer texts are truncated")
     parser.add_argument("--max-tags", type=int, default=10, help="movielens: tags kept per movie")
     parser.add_argument("--min-watched-pct", type=float, default=None, help="kion: drop shorter watches")
@@ -27,7 +30,8 @@ def main(argv=None):
     try:
         folder, summary = convert(
             args.dataset, args.input, args.output, name=args.name, min_user_inter=args.min_user_inter,
-            min_item_inter=args.min_item_inter, k_core=args.k_core, max_text_chars=args.max_text_chars, **options,
+            min_item_inter=args.min_item_inter, k_core=args.k_core, min_rating=args.min_rating,
+            drop_repeats=args.drop_repeats, max_text_chars=args.max_text_chars, **options,
         )
     except ConversionError as err:
         print(f"error: {err}", file=sys.stderr)

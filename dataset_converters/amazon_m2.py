@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dataset_converters.base import (
-    AtomicTable, ConversionError, clean_text, find_input, position_in_sequence, read_csv,
-    require_columns,
+    AtomicTable, ConversionError, find_input, position_in_sequence, read_csv, require_columns, text_columns,
 )
 
 NAME = "amazon-m2"
@@ -51,10 +50,8 @@ def read_products(path, max_text_chars, locales=None):
     require_columns(frame, ["id", "locale", "title"], path)
     if locales:
         frame = frame[frame["locale"].isin(locales)]
-    products = pd.DataFrame({"item_id": frame["locale"] + "_" + frame["id"], "locale": frame["locale"]})
-    for column in TEXT_FIELDS:
-        values = frame[column] if column in frame.columns else pd.Series("", index=frame.index)
-        products[column] = clean_text(values, max_text_chars)
+    products = text_columns(frame, TEXT_FIELDS, max_text_chars)
+    products.insert(0, "item_id", frame["locale"] + "_" + frame["id"])
     products["price"] = pd.to_numeric(frame.get("price"), errors="coerce")
     duplicated = products["item_id"].duplicated(keep=False)
     if duplicated.any():

@@ -122,6 +122,13 @@ def clean_text(values, max_chars=1000):
     return text
 
 
+def text_columns(frame, columns, max_chars):
+    """The ``columns`` of ``frame`` cleaned with :func:`clean_text`; absent columns come out empty."""
+    empty = pd.Series("", index=frame.index)
+    return pd.DataFrame({c: clean_text(frame[c] if c in frame.columns else empty, max_chars) for c in columns},
+                        index=frame.index)
+
+
 def token_list(values):
     """A column of lists of strings as RecBole ``token_seq`` text: cleaned, ``_`` for spaces."""
     def join(items):
@@ -230,14 +237,25 @@ class Summary:
 
 
 def finish(name, output_dir, inter, item=None, user=None, yaml_text=None,
-           min_user_inter=0, min_item_inter=0, k_core=False):
+           min_user_inter=0, min_item_inter=0, k_core=False, min_rating=None, drop_repeats=False):
     """Filter, check, write and summarise one converted dataset. ``inter``, ``item`` and ``user``
-    are AtomicTables; items and users without interactions after filtering are dropped."""
-    frame = filter_interactions(inter.frame, min_user_inter, min_item_inter, k_core)
+    are AtomicTables; items and users without interactions after filtering are dropped.
+
+    Filters, in this order: ``min_rating`` (interactions rated lower are dropped; an error for a
+    dataset without ratings), ``drop_repeats`` (keep only a user's first interaction with an item;
+    by default repeats are kept, as they are real consumption), then the count filters."""
+    frame = inter.frame
+    if min_rating is not None:
+        if "rating" not in inter.types:
+            raise ConversionError(f"{name}: min_rating given, but this input has no ratings")
+        frame = frame[frame["rating"] >= min_rating]
+    if drop_repeats:
+        frame = frame.drop_duplicates(["user_id", "item_id"], keep="first")
+    frame = filter_interactions(frame, min_user_inter, min_item_inter, k_core)
     if frame.empty:
         raise ConversionError(
-            f"{name}: no interaction left after filtering (min_user_inter={min_user_inter}, "
-            f"min_item_inter={min_item_inter}, k_core={k_core})"
+            f"{name}: no interaction left after filtering (min_rating={min_rating}, drop_repeats={drop_repeats}, "
+            f"min_user_inter={min_user_inter}, min_item_inter={min_item_inter}, k_core={k_core})"
         )
     tables = {"inter": AtomicTable(frame, inter.types)}
     if item is not None:

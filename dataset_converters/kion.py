@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from dataset_converters.base import (
-    AtomicTable, ConversionError, clean_text, find_input, optional_input, order_interactions, read_csv,
-    read_typed_csv, require_columns,
+    AtomicTable, ConversionError, find_input, numeric_column, optional_input, order_interactions, read_csv,
+    read_typed_csv, require_columns, text_columns,
 )
 
 NAME = "kion"
@@ -52,27 +52,16 @@ def read_interactions(path, min_watched_pct=None):
 def read_items(path, max_text_chars):
     frame = read_csv(path, dtype=str, keep_default_na=False)
     require_columns(frame, ["item_id", "title"], path)
-    items = pd.DataFrame({"item_id": pd.to_numeric(frame["item_id"], errors="coerce")})
-    if items["item_id"].isna().any():
-        row = int(np.flatnonzero(items["item_id"].isna().to_numpy())[0])
-        raise ConversionError(f"{path} line {row + 2}: item_id is {frame['item_id'].iloc[row]!r}, expected a number")
-    items["item_id"] = items["item_id"].astype("int64")
-    for column in TEXT_FIELDS:
-        values = frame[column] if column in frame.columns else pd.Series("", index=frame.index)
-        items[column] = clean_text(values, max_text_chars)
+    items = text_columns(frame, TEXT_FIELDS, max_text_chars)
+    items.insert(0, "item_id", numeric_column(frame, "item_id", path).astype("int64"))
     return items.drop_duplicates("item_id", keep="first")
 
 
 def read_users(path):
     frame = read_csv(path, dtype=str, keep_default_na=False)
     require_columns(frame, ["user_id", *USER_FIELDS], path)
-    users = pd.DataFrame({"user_id": pd.to_numeric(frame["user_id"], errors="coerce")})
-    if users["user_id"].isna().any():
-        row = int(np.flatnonzero(users["user_id"].isna().to_numpy())[0])
-        raise ConversionError(f"{path} line {row + 2}: user_id is {frame['user_id'].iloc[row]!r}, expected a number")
-    users["user_id"] = users["user_id"].astype("int64")
-    for column in USER_FIELDS:
-        users[column] = clean_text(frame[column], 100).str.replace(" ", "_")
+    users = text_columns(frame, USER_FIELDS, 100).apply(lambda col: col.str.replace(" ", "_"))
+    users.insert(0, "user_id", numeric_column(frame, "user_id", path).astype("int64"))
     return users.drop_duplicates("user_id", keep="first")
 
 

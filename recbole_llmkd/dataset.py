@@ -84,7 +84,8 @@ class KDSequentialDataset(SequentialDataset):
         field = self.profile_field
         if feat is None or field not in feat.columns:
             raise ProfileFileError(
-                f"{path}: the header has no field '{field}:float_seq' (config key 'kd_profile_field')"
+                f"{path}: the header has no field '{field}:float_seq' (config key 'kd_profile_field'); "
+                "point config key 'kd_profile_file' at the .user file that holds the profiles"
             )
         if self.field2type[field] != FeatureType.FLOAT_SEQ:
             raise ProfileFileError(

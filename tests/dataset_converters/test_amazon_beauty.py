@@ -56,6 +56,30 @@ def test_reviews_or_ratings_with_python_literal_metadata(tmp_path, write, review
     assert open(os.path.join(folder, "beauty.yaml")).read().splitlines()[-1] == "    inter: [user_id, item_id, rating, timestamp]"
 
 
+def test_min_rating_and_repeats(tmp_path, write):
+    write(tmp_path / "ratings_Beauty.csv", RATINGS)
+    _, summary = convert("beauty", tmp_path, tmp_path / "out", min_rating=4.0)
+    _, rows = read_rows(tmp_path / "out" / "beauty" / "beauty.inter")
+    assert rows == [INTER_ROWS[1], INTER_ROWS[2]]
+    write(tmp_path / "seq" / "user_sequence.txt", "U1 B2 B1 B2\n")
+    _, summary = convert("beauty", tmp_path / "seq", tmp_path / "out2", drop_repeats=True)
+    _, rows = read_rows(tmp_path / "out2" / "beauty" / "beauty.inter")
+    assert rows == [["U1", "B2", "0"], ["U1", "B1", "1"]]
+    with pytest.raises(ConversionError, match="min_rating given, but this input has no ratings"):
+        convert("beauty", tmp_path / "seq", tmp_path / "out3", min_rating=3)
+
+
+def test_command_line(tmp_path, write, capsys):
+    from dataset_converters.__main__ import main
+
+    write(tmp_path / "raw" / "ratings_Beauty.csv", RATINGS)
+    assert main(["beauty", "--input", str(tmp_path / "raw"), "--output", str(tmp_path / "out"), "--name", "b"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["b", "2", "3", "4", "0.66667", "2.00"]
+    assert main(["beauty", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")]) == 2
+    assert "error: " in capsys.readouterr().err
+
+
 def test_p5_sequences_with_a_recbole_item_file(tmp_path, write):
     write(tmp_path / "user_sequence.txt", "U1 B2 B1 B2\nU2 B1 B3\n")
     write(tmp_path / "Amazon_Beauty.item",

@@ -61,7 +61,7 @@ def test_min_watched_pct(raw, tmp_path):
 @pytest.mark.parametrize("name, old, new, message", [
     ("interactions.csv", "2021-08-03", "03/08/2021", r"interactions\.csv line 5: last_watch_dt is '03/08/2021'"),
     ("interactions.csv", "7,200,", "7,abc,", r"interactions\.csv line 4: column 'item_id' is 'abc'"),
-    ("items.csv", "200,series", "2x0,series", r"items\.csv line 3: item_id is '2x0'"),
+    ("items.csv", "200,series", "2x0,series", r"items\.csv line 3: column 'item_id' is '2x0', expected a number"),
     ("users.csv", "kids_flg", "kids", r"users\.csv: missing column\(s\) \['kids_flg'\]"),
 ])
 def test_bad_input(raw, tmp_path, name, old, new, message):
