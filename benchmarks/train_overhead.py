@@ -67,6 +67,8 @@ def main(argv=None):
     batches_per_epoch = len(kd_train)
     step_s = {name: [] for name in runs}  # per round: seconds for all batches
     infer_s = {name: [] for name in runs}
+    for name in runs:  # warm-up, not timed: allocator and thread pools settle
+        runs[name][0]._train_epoch(batches[:2], 0)
     for round_idx in range(args.rounds):
         totals = dict.fromkeys(runs, 0.0)
         for i, batch in enumerate(batches):
@@ -86,6 +88,9 @@ def main(argv=None):
         print(f"round {round_idx}: " + ", ".join(
             f"{n} {step_s[n][-1]:.2f} s train / {infer_s[n][-1]:.3f} s inference" for n in runs), flush=True)
 
+    head_s = time_distillation_head(runs["kd"][0].model, batches[0])
+    step_s_median = statistics.median(step_s["baseline"]) / args.batches
+
     def ratio(values):
         return statistics.median(k / b for k, b in zip(values["kd"], values["baseline"]))
 
@@ -97,6 +102,29 @@ def main(argv=None):
         per_epoch = statistics.median(step_s[name]) / args.batches * batches_per_epoch
         print(f"{name:10s}{per_epoch:15.2f}{statistics.median(infer_s[name]):14.3f}")
     print(f"{'KD/base':10s}{ratio(step_s):15.3f}{ratio(infer_s):14.3f}   (median of per-round ratios)")
+    print(f"distillation head alone (forward + backward on one batch's hidden states): {1000 * head_s:.1f} ms "
+          f"= {100 * head_s / step_s_median:.2f}% of a baseline training step ({1000 * step_s_median:.0f} ms)")
+
+
+def time_distillation_head(model, batch, repeats=20):
+    """Median seconds of what distillation adds to a step: pooling, T, the loss and their backward,
+    on the hidden states of one real batch (the encoder pass itself is shared with L_rec)."""
+    model.train()
+    captured = []
+    handle = model.trm_encoder.register_forward_hook(lambda m, i, out: captured.append(out))
+    with torch.no_grad():
+        model.calculate_loss(batch)
+    handle.remove()
+    hidden = captured[0][model.kd_layer].detach()
+    valid, profile = model.kd_valid_positions(batch), batch[model.kd_profile_field]
+    times = []
+    for _ in range(repeats + 2):
+        leaf = hidden.clone().requires_grad_(True)
+        start = time.perf_counter()
+        loss, _ = model.kd_head.distil_loss(leaf, valid, profile)
+        loss.backward()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[2:])
 
 
 if __name__ == "__main__":
