@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from recbole.config import Config
-from recbole.trainer import Trainer
+import recbole.trainer.trainer as recbole_trainer_module
 from recbole.utils import get_model
 
 from recbole_llmkd.model import SASRecKD
@@ -100,7 +100,7 @@ def test_recbole_checkpoint_needs_the_shim_and_then_loads_weights_only(without_s
     config = Config(model="SASRecKD", dataset="ml-100k",
                     config_dict={"train_neg_sample_args": None, "checkpoint_dir": str(tmp_path)})
     state = {"config": config, "best_valid_score": __import__("numpy").float64(0.5)}
-    Trainer._save_checkpoint.__globals__["torch"].save(state, tmp_path / "c.pth", pickle_protocol=4)
+    recbole_trainer_module.torch.save(state, tmp_path / "c.pth", pickle_protocol=4)  # as RecBole's trainer saves
     loaded = torch.load(tmp_path / "c.pth")  # weights_only=True: torch's default
     assert loaded["config"].model_class is SASRecKD
     assert loaded["config"].final_config_dict == config.final_config_dict

@@ -1,7 +1,7 @@
 import pytest
 
-from dataset_converters import ConversionError, convert
-from tests.dataset_converters.conftest import read_rows
+from dataset_converters import convert
+from tests.dataset_converters.conftest import expect_conversion_error, read_rows
 from tests.dataset_converters.test_amazon_beauty import recbole_read
 
 SESSIONS = (
@@ -54,7 +54,4 @@ def test_all_locales_by_default(raw, tmp_path):
     ("products_train.csv", "B04,UK", "B01,UK", r"product 'UK_B01' \(locale_id\) appears more than once"),
 ])
 def test_bad_input(raw, tmp_path, name, old, new, message):
-    path = raw / name
-    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
-    with pytest.raises(ConversionError, match=message):
-        convert("amazon-m2", raw, tmp_path / "out")
+    expect_conversion_error("amazon-m2", raw, tmp_path / "out", name, old, new, message)

@@ -1,7 +1,7 @@
 import pytest
 
-from dataset_converters import ConversionError, convert
-from tests.dataset_converters.conftest import read_rows
+from dataset_converters import convert
+from tests.dataset_converters.conftest import expect_conversion_error, read_rows
 from tests.dataset_converters.test_amazon_beauty import recbole_read
 
 INTERACTIONS = (
@@ -65,8 +65,4 @@ def test_min_watched_pct(raw, tmp_path):
     ("users.csv", "kids_flg", "kids", r"users\.csv: missing column\(s\) \['kids_flg'\]"),
 ])
 def test_bad_input(raw, tmp_path, name, old, new, message):
-    path = raw / name
-    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
-    with pytest.raises(ConversionError, match=message):
-        convert("kion", raw, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    expect_conversion_error("kion", raw, tmp_path / "out", name, old, new, message)
