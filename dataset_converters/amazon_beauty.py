@@ -85,12 +85,12 @@ def read_user_sequences(path):
             f"{path} line {int(np.flatnonzero(short.to_numpy())[0]) + 1}: expected a user id followed by "
             "at least one item id"
         )
-    frame = pd.DataFrame({"user_id": parts.str[0], "item_id": parts.str[1:]}).explode("item_id")
-    duplicated_users = lines.str.split().str[0].duplicated()
+    users = parts.str[0]
+    duplicated_users = users.duplicated()
     if duplicated_users.any():
         line = int(np.flatnonzero(duplicated_users.to_numpy())[0]) + 1
-        raise ConversionError(f"{path} line {line}: user {parts.iloc[line - 1][0]!r} already had a line")
-    frame = frame.reset_index(drop=True)
+        raise ConversionError(f"{path} line {line}: user {users.iloc[line - 1]!r} already had a line")
+    frame = pd.DataFrame({"user_id": users, "item_id": parts.str[1:]}).explode("item_id").reset_index(drop=True)
     frame["rating"] = np.nan
     frame["timestamp"] = position_in_sequence(frame["user_id"])
     return frame

@@ -66,18 +66,19 @@ class KDTrainer(Trainer):
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self._update_stage(epoch_idx)
-        sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # L_rec, L_distil, β, profiled examples
-        batches = []
+        # sums over the epoch's batches: L_rec, L_distil, β, profiled examples, batches
+        sums = torch.zeros(5, dtype=torch.float64, device=self.device)
+        one = torch.ones((), dtype=torch.float64, device=self.device)
 
         def kd_loss(interaction):
             parts = self.model.calculate_kd_loss(interaction)
-            sums.add_(torch.stack([parts.rec, parts.distil, parts.beta, parts.n_profiled]).detach().double())
-            batches.append(1)
+            sums.add_(torch.stack([parts.rec.detach().double(), parts.distil.detach().double(),
+                                   parts.beta.double(), parts.n_profiled.double(), one]))
             return parts.total
 
         loss = super()._train_epoch(train_data, epoch_idx, loss_func or kd_loss, show_progress)
-        if batches:
-            self._log_kd_epoch(epoch_idx, sums[:3] / len(batches), int(sums[3]))
+        if sums[4] > 0:
+            self._log_kd_epoch(epoch_idx, sums[:3] / sums[4], int(sums[3]))
         return loss
 
     def _log_kd_epoch(self, epoch_idx, means, n_profiled):
