@@ -45,6 +45,21 @@ def staged_file(folder, final_name):
     return tmp
 
 
+def write_text_atomic(path, text):
+    """Write ``text`` to ``path`` through a temporary file renamed over it: all or nothing."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = staged_file(folder, os.path.basename(path))
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
 def write_profile_file(path, user_ids, vectors, field="profile_emb", user_field="user_id"):
     """Write a ``.user`` atomic file with one ``float_seq`` profile per user, atomically.
 

@@ -30,19 +30,34 @@ def time_is_normalized(config):
 
 
 def training_interactions(inter, user_field="user_id", time_field="timestamp", holdout=2,
-                          normalized_time=True):
-    """The rows of ``inter`` (the ``.inter`` file in file order) that RecBole trains on.
+                          normalized_time=True, cut_time=None):
+    """The rows of ``inter`` (the ``.inter`` file in file order) that RecBole trains on, in each
+    user's time order (users in sorted order).
 
-    RecBole's default sequential split (``split: {'LS': 'valid_and_test'}``, ``order: TO``) orders
-    each user's interactions by :func:`recbole_time_key` and holds out the last ``holdout`` = 2
-    (one validation, one test target). Interaction filters (``val_interval``,
-    ``user_inter_num_interval``, ...) are assumed off, as in the bundled ml-100k's defaults.
+    Leave-one-out (the default, ``cut_time=None``): RecBole's sequential split
+    (``split: {'LS': 'valid_and_test'}``, ``order: TO``) orders each user's interactions by
+    :func:`recbole_time_key` and holds out the last ``holdout`` = 2 (one validation, one test
+    target). Interaction filters (``val_interval``, ``user_inter_num_interval``, ...) are assumed
+    off, as in the bundled ml-100k's defaults.
+
+    Global temporal split (``cut_time`` given, in the raw units of ``time_field``): only the
+    interactions strictly before the cut are training data; ``holdout`` is then not used.
     """
     for field in (user_field, time_field):
         if field not in inter.columns:
             raise KeyError(f"interaction table has no column {field!r}; columns: {list(inter.columns)}")
+    if cut_time is not None:
+        inter = inter[inter[time_field].astype(np.float64).to_numpy() < float(cut_time)]
+        holdout = 0
     key = recbole_time_key(inter[time_field].to_numpy(), normalized_time)
     order = np.lexsort((key, inter[user_field].to_numpy()))  # stable: ties keep file order
     ordered = inter.iloc[order]
     rank_from_end = ordered.groupby(user_field, sort=False).cumcount(ascending=False)
     return ordered[rank_from_end.to_numpy() >= holdout]
+
+
+def temporal_cut(inter, quantile, time_field="timestamp"):
+    """The timestamp at ``quantile`` (0 < q < 1) of all interactions: the global temporal split's cut."""
+    if not 0 < quantile < 1:
+        raise ValueError(f"cut quantile must be strictly between 0 and 1, got {quantile}")
+    return float(np.quantile(inter[time_field].astype(np.float64).to_numpy(), quantile))

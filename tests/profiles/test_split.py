@@ -3,7 +3,9 @@ import pandas as pd
 import pytest
 
 from recbole_llmkd.profiles.atomic import read_atomic
-from recbole_llmkd.profiles.split import recbole_time_key, time_is_normalized, training_interactions
+from recbole_llmkd.profiles.split import (
+    recbole_time_key, temporal_cut, time_is_normalized, training_interactions,
+)
 from tests.conftest import ML100K_DIR
 
 
@@ -17,6 +19,25 @@ def test_holds_out_the_last_two_in_time_order_with_file_order_on_ties(normalized
     train = training_interactions(inter, normalized_time=normalized)
     # a: 3(10) 6(20) 1(30) 4(30, after 1 in the file) -> train 3, 6; b: 5(1) 7(9) 2(5)... sorted 5, 2, 7
     assert train.groupby("user_id")["item_id"].apply(list).to_dict() == {"a": ["3", "6"], "b": ["5"]}
+
+
+def test_temporal_cut_keeps_only_interactions_strictly_before_the_cut():
+    inter = pd.DataFrame({
+        "user_id": ["a", "b", "a", "a", "b", "c"],
+        "item_id": ["1", "2", "3", "4", "5", "6"],
+        "timestamp": [30, 5, 10, 20, 40, 50],
+    })
+    cut = temporal_cut(inter, 0.5)  # median of 5, 10, 20, 30, 40, 50
+    assert cut == 25.0
+    train = training_interactions(inter, cut_time=cut)
+    # no holdout at the end of each user's pre-cut history; c has nothing before the cut
+    assert train.groupby("user_id")["item_id"].apply(list).to_dict() == {"a": ["3", "4"], "b": ["2"]}
+
+
+@pytest.mark.parametrize("quantile", [0, 1, 1.5, -0.1])
+def test_temporal_cut_rejects_a_quantile_outside_the_open_interval(quantile):
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        temporal_cut(pd.DataFrame({"timestamp": [1, 2]}), quantile)
 
 
 def test_float32_time_key_merges_close_timestamps_like_recbole():

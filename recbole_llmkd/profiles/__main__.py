@@ -1,0 +1,3 @@
+from recbole_llmkd.profiles.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""``python -m recbole_llmkd.profiles <step> [options]``: generate, embed, reduce, write, or all.
+
+Every option of :class:`~recbole_llmkd.profiles.config.ProfileConfig` is a flag (``--max-items 30``,
+``--do-sample/--no-do-sample``, ``--item-fields movie_title class``, ``--field-max-chars
+default=120 movie_title=60``) and a YAML key (``--config pipeline.yaml``, repeatable; flags win).
+"""
+
+import argparse
+import dataclasses
+import json
+import logging
+import typing
+
+from recbole_llmkd.profiles.config import ProfileConfig, load_config
+
+STEPS = ("generate", "embed", "reduce", "write", "all")
+
+
+def _parse_field_limits(pairs):
+    limits = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not value.isdigit():
+            raise ValueError(f"--field-max-chars takes field=N pairs, got {pair!r}")
+        limits[name] = int(value)
+    return limits
+
+
+def _add_option(parser, field):
+    flag = "--" + field.name.replace("_", "-")
+    kind = field.type
+    origin_args = typing.get_args(kind)
+    base = next((a for a in origin_args if a is not type(None)), kind) if origin_args else kind
+    if field.name == "dataset":
+        parser.add_argument("-d", flag, dest=field.name, default=None)
+    elif base is bool:
+        parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None)
+    elif base is list:
+        parser.add_argument(flag, dest=field.name, nargs="*", default=None, metavar="VALUE")
+    elif base is dict:
+        parser.add_argument(flag, dest=field.name, nargs="+", default=None, metavar="FIELD=N")
+    else:
+        parser.add_argument(flag, dest=field.name, type=base, default=None, metavar=base.__name__.upper())
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m recbole_llmkd.profiles",
+                                     description="LLM user profiles -> embeddings -> UMAP/PCA -> .user file")
+    parser.add_argument("step", choices=STEPS)
+    parser.add_argument("--config", action="append", default=[], metavar="YAML",
+                        help="pipeline options from a YAML file (repeatable; flags override)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    for field in dataclasses.fields(ProfileConfig):
+        _add_option(parser, field)
+    return parser
+
+
+def config_from_args(args):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(ProfileConfig)}
+    if values["field_max_chars"] is not None:
+        values["field_max_chars"] = _parse_field_limits(values["field_max_chars"])
+    return load_config(args.config, **values)
+
+
+def run_step(step, config, progress=True):
+    """Run one step (or all four) and return ``{step: summary}``; each summary is also saved."""
+    from recbole_llmkd.profiles.atomic import write_text_atomic
+    from recbole_llmkd.profiles.embed import run_embed
+    from recbole_llmkd.profiles.generate import format_summary, run_generate
+    from recbole_llmkd.profiles.reduce import run_reduce
+    from recbole_llmkd.profiles.write import run_write, step_summary_path
+
+    steps = ("generate", "embed", "reduce", "write") if step == "all" else (step,)
+    summaries = {}
+    for name in steps:
+        if name == "generate":
+            summary = run_generate(config, progress=progress)  # saves its own, per shard
+            logging.getLogger(__name__).info("generate: %s", format_summary(summary))
+        else:
+            summary = {"embed": lambda: run_embed(config, progress=progress), "reduce": lambda: run_reduce(config),
+                       "write": lambda: run_write(config)}[name]()
+            write_text_atomic(step_summary_path(config, name), json.dumps(summary, indent=2) + "\n")
+        summaries[name] = summary
+        print(f"[{name}] " + json.dumps({k: v for k, v in summary.items() if k not in ("backend", "failures")}))
+    return summaries
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = config_from_args(args)
+    return run_step(args.step, config, progress=not args.quiet)

@@ -1,0 +1,188 @@
+"""``generate``: one LLM profile per user, resumable, shardable, batched across users.
+
+Each finished user is appended to the JSONL cache under the key (user, prompt hash, model id). The
+prompt hash covers everything that shapes the text: the user's history lines, the templates, the
+long-history strategy, the token budget and the generation options. A re-run skips the users whose
+key is in the cache, so a changed history or prompt regenerates just the users it affects, and a
+killed run loses at most the group of users in flight.
+"""
+
+import json
+import os
+import time
+
+from tqdm import tqdm
+
+from recbole_llmkd.profiles.aggregation import profile_calls
+from recbole_llmkd.profiles.atomic import write_text_atomic
+from recbole_llmkd.profiles.backends import make_backend
+from recbole_llmkd.profiles.cache import JsonlCache
+from recbole_llmkd.profiles.chunking import HistoryTooLong
+from recbole_llmkd.profiles.history import build_histories, load_tables
+from recbole_llmkd.profiles.prompts import PromptBuilder, stable_hash
+from recbole_llmkd.profiles.sharding import in_shard, shard_file_suffix
+
+GENERATION_KEY = ("user", "prompt_hash", "model")
+
+
+def generations_path(config):
+    return os.path.join(config.out, f"generations{shard_file_suffix(config.shard)}.jsonl")
+
+
+def generations_pattern(config):
+    """Every generation cache of the output folder: this shard's and the other shards'."""
+    return os.path.join(config.out, "generations*.jsonl")
+
+
+def selection_path(config):
+    """The profiles this shard's run settled on (one per user), which the embed step reads."""
+    return os.path.join(config.out, f"profiles{shard_file_suffix(config.shard)}.jsonl")
+
+
+def shipped_caches(config):
+    """The read-only caches shipped with the package that this run may reuse."""
+    if config.regenerate:
+        return []
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")
+    return [path if os.path.isabs(path) else os.path.join(folder, path) for path in config.shipped_cache]
+
+
+def prompt_hash(history, prompts, backend, config):
+    return stable_hash({
+        "lines": history.lines, "templates": prompts.fingerprint(), "long_history": config.long_history,
+        "context_length": backend.context_length, "generation": backend.describe(),
+    })
+
+
+def select_users(histories, config):
+    users = in_shard([h.user for h in histories], config.shard)
+    if config.limit_users:
+        users = users[: config.limit_users]
+    chosen = set(users)
+    return [h for h in histories if h.user in chosen]
+
+
+class Driver:
+    """Runs the rounds of many users' :func:`profile_calls` together, in backend batches."""
+
+    def __init__(self, backend, prompts, config):
+        self.backend, self.prompts, self.config = backend, prompts, config
+        self.limit = backend.context_length - config.max_new_tokens
+        self.prompt_tokens = self.output_tokens = self.calls = 0
+
+    def run(self, histories):
+        """``{user: (profile text or None, error or None, calls)}`` for a group of users."""
+        results, pending, calls = {}, {}, {}
+        for history in histories:
+            conversation = profile_calls(history.lines, self.prompts, self.backend.count_messages,
+                                         self.backend.count_text, self.limit, self.config.long_history,
+                                         self.config.max_new_tokens)
+            calls[history.user] = 0
+            self._advance(history.user, conversation, None, pending, results)
+        while pending:
+            requests = [(user, i, messages) for user, (_, batch) in pending.items()
+                        for i, messages in enumerate(batch)]
+            outputs = {user: [None] * len(batch) for user, (_, batch) in pending.items()}
+            failed = {}
+            for start in range(0, len(requests), self.config.batch_size):
+                chunk = requests[start:start + self.config.batch_size]
+                for (user, i, _), generation in zip(chunk, self.backend.generate([m for _, _, m in chunk])):
+                    self.prompt_tokens += generation.prompt_tokens
+                    self.output_tokens += generation.output_tokens
+                    self.calls += 1
+                    calls[user] += 1
+                    if generation.error:
+                        failed[user] = generation.error
+                    outputs[user][i] = generation.text
+            current, pending = pending, {}
+            for user, (conversation, _) in current.items():
+                if user in failed:
+                    conversation.close()
+                    results[user] = (None, failed[user])
+                else:
+                    self._advance(user, conversation, outputs[user], pending, results)
+        return {user: (*results[user], calls[user]) for user in results}
+
+    @staticmethod
+    def _advance(user, conversation, sent, pending, results):
+        try:
+            batch = conversation.send(sent) if sent is not None else next(conversation)
+            pending[user] = (conversation, batch)
+        except StopIteration as done:
+            results[user] = (done.value, None)
+        except HistoryTooLong as error:
+            results[user] = (None, f"history does not fit: {error}")
+
+
+def run_generate(config, backend=None, progress=True):
+    """Generate the missing profiles of this shard; returns the run's summary (a dict)."""
+    started = time.perf_counter()
+    inter, item, inter_path = load_tables(config)
+    histories = select_users(build_histories(inter, item, config), config)
+    prompts = PromptBuilder(config.style, config.domain, config.template_file)
+    backend = backend or make_backend(config)
+    cache = JsonlCache(generations_path(config), GENERATION_KEY)
+    done = {}
+    for path in shipped_caches(config):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"shipped cache {path} (shipped_cache) does not exist")
+        done.update(JsonlCache(path, GENERATION_KEY).read())
+    done.update(cache.read(generations_pattern(config)))
+    keyed = [(h, prompt_hash(h, prompts, backend, config)) for h in histories]
+    todo = [(h, key) for h, key in keyed if (h.user, key, backend.model_id) not in done]
+    # similar lengths share a batch: less padding
+    todo.sort(key=lambda pair: sum(len(line) for line in pair[0].lines))
+    driver = Driver(backend, prompts, config)
+    failures = []
+    group_size = config.batch_size
+    bar = tqdm(total=len(todo), unit="user", desc=f"generate {config.dataset} [{config.shard}]",
+               disable=not progress)
+    generation_started = time.perf_counter()
+    for start in range(0, len(todo), group_size):
+        group = todo[start:start + group_size]
+        group_started = time.perf_counter()
+        results = driver.run([h for h, _ in group])
+        seconds = (time.perf_counter() - group_started) / len(group)
+        records = []
+        for history, key in group:
+            text, error, calls = results[history.user]
+            if error:
+                failures.append({"user": history.user, "error": error})
+                continue
+            records.append({"user": history.user, "prompt_hash": key, "model": backend.model_id,
+                            "profile": text, "calls": calls, "n_items": len(history.lines),
+                            "n_dropped": history.n_dropped, "seconds": round(seconds, 3)})
+        cache.append(records)
+        done.update({cache.key(r): r for r in records})
+        bar.update(len(group))
+        elapsed = time.perf_counter() - generation_started
+        bar.set_postfix(tok_s=f"{driver.output_tokens / max(elapsed, 1e-9):.1f}", failed=len(failures))
+    bar.close()
+    generation_seconds = time.perf_counter() - generation_started
+    summary = {
+        "dataset": config.dataset, "shard": config.shard, "model": backend.model_id,
+        "users": len(histories), "cached": len(histories) - len(todo),
+        "generated": len(todo) - len(failures), "failed": len(failures),
+        "calls": driver.calls, "prompt_tokens": driver.prompt_tokens, "output_tokens": driver.output_tokens,
+        "seconds": round(generation_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
+        "output_tokens_per_s": round(driver.output_tokens / generation_seconds, 2) if todo else None,
+        "users_truncated_by_max_items": sum(1 for h in histories if h.n_dropped),
+        "batch_size": config.batch_size, "backend": backend.describe(), "cache": cache.path,
+        "failures": failures[:20],
+    }
+    selected = [done[(h.user, key, backend.model_id)] for h, key in keyed
+                if (h.user, key, backend.model_id) in done]
+    write_text_atomic(selection_path(config),
+                      "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in selected))
+    summary["profiles"] = len(selected)
+    summary_path = os.path.join(config.out, f"generate{shard_file_suffix(config.shard)}.summary.json")
+    write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def format_summary(summary):
+    rate = summary["output_tokens_per_s"]
+    return (f"{summary['users']} users ({summary['cached']} cached, {summary['generated']} generated, "
+            f"{summary['failed']} failed); {summary['calls']} calls, {summary['prompt_tokens']} prompt + "
+            f"{summary['output_tokens']} output tokens in {summary['seconds']} s"
+            + (f" ({rate} output tokens/s)" if rate else ""))
