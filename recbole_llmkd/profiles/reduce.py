@@ -40,7 +40,8 @@ def make_reducer(config, n_samples):
         import umap
 
         return umap.UMAP(n_components=config.n_components, n_neighbors=config.n_neighbors,
-                         min_dist=config.min_dist, metric=config.metric, random_state=config.random_state)
+                         min_dist=config.min_dist, metric=config.metric, random_state=config.random_state,
+                         n_jobs=1)  # a fixed random_state makes UMAP single-threaded anyway
     raise ValueError(f"reducer must be one of umap, pca, none; got {config.reducer!r}")
 
 

@@ -70,7 +70,7 @@ def test_missing_interaction_file_is_named(toy_config, tmp_path):
         load_tables(toy_config(data_path=str(tmp_path / "nowhere")))
 
 
-def test_ml100k_histories_leave_out_the_last_two(toy_config):
+def test_ml100k_histories_leave_out_the_last_two():
     from recbole_llmkd.profiles.config import load_config
 
     config = load_config(max_items=None)

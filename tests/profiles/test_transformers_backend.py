@@ -1,0 +1,75 @@
+"""The real packaged SmolLM2-135M-Instruct (GGUF) through transformers; deselect with -m "not llm"."""
+
+import copy
+
+import pytest
+
+from recbole_llmkd.profiles.cache import read_records
+from recbole_llmkd.profiles.config import load_config
+from recbole_llmkd.profiles.generate import (
+    generations_path, prompt_hash, run_generate, select_users, shipped_caches,
+)
+from recbole_llmkd.profiles.history import build_histories, load_tables
+from recbole_llmkd.profiles.prompts import PromptBuilder
+
+pytestmark = pytest.mark.llm
+
+
+@pytest.fixture(scope="module")
+def ml100k_backend():
+    """SmolLM2 configured exactly as the ml-100k defaults (those of the shipped profiles)."""
+    from recbole_llmkd.profiles.backends import make_backend
+
+    return make_backend(load_config())
+
+
+@pytest.fixture
+def short_backend(ml100k_backend):
+    """The same loaded model, answering in at most 12 tokens (fast)."""
+    backend = copy.copy(ml100k_backend)
+    backend.generation = {**ml100k_backend.generation, "max_new_tokens": 12}
+    return backend
+
+
+def test_packaged_model_and_its_chat_template(ml100k_backend):
+    assert ml100k_backend.model_id == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert ml100k_backend.context_length == 8192
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "hi"}]
+    assert ml100k_backend.render(messages) == (
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+    assert ml100k_backend.count_messages(messages) == len(
+        ml100k_backend.tokenizer(ml100k_backend.render(messages), add_special_tokens=False)["input_ids"])
+
+
+def test_batched_generation_with_left_padding(short_backend):
+    prompts = PromptBuilder()
+    batch = [prompts.profile(["Alien | 1979 | Horror, Sci-Fi | rated 5/5"]),
+             prompts.profile([f"Movie {i} | 199{i} | Comedy | rated 4/5" for i in range(8)])]
+    results = short_backend.generate(batch)
+    assert [r.prompt_tokens for r in results] == [short_backend.count_messages(m) for m in batch]
+    assert all(r.text and 0 < r.output_tokens <= 12 and r.error is None for r in results)
+    # greedy: the short prompt gives the same text alone as when padded in a batch
+    assert short_backend.generate(batch[:1])[0].text == results[0].text
+
+
+def test_generates_profiles_for_ml100k_users(short_backend, tmp_path):
+    config = load_config(output_dir=str(tmp_path), limit_users=3, batch_size=3, max_new_tokens=12)
+    summary = run_generate(config, backend=short_backend, progress=False)
+    assert (summary["generated"], summary["failed"], summary["calls"]) == (3, 0, 3)
+    assert 0 < summary["output_tokens"] <= 36 and summary["prompt_tokens"] > 3 * 300
+    records = read_records(generations_path(config))
+    assert sorted(r["user"] for r in records) == ["1", "2", "3"] and all(r["profile"] for r in records)
+
+
+def test_shipped_cache_covers_every_ml100k_user_under_the_current_prompts(ml100k_backend):
+    """Guards the shipped profiles: any change to history lines, templates or generation options
+    that would regenerate them fails here first."""
+    config = load_config()
+    [path] = shipped_caches(config)
+    shipped = {(r["user"], r["prompt_hash"], r["model"]) for r in read_records(path)}
+    inter, item, _ = load_tables(config)
+    histories = select_users(build_histories(inter, item, config), config)
+    prompts = PromptBuilder(config.style, config.domain, config.template_file)
+    keys = {(h.user, prompt_hash(h, prompts, ml100k_backend, config), ml100k_backend.model_id) for h in histories}
+    assert len(keys) == 943
+    assert keys <= shipped
