@@ -4,6 +4,7 @@ Header cells are ``name:type`` (``token``, ``float``, ``token_seq``, ``float_seq
 tab-separated and sequence values space-separated (RecBole's defaults).
 """
 
+import contextlib
 import os
 import tempfile
 
@@ -45,18 +46,26 @@ def staged_file(folder, final_name):
     return tmp
 
 
-def write_text_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file renamed over it: all or nothing."""
+@contextlib.contextmanager
+def atomic_open(path, mode="w"):
+    """Open a temporary file next to ``path`` for writing and rename it over ``path`` when the block
+    ends without error; on error the temporary file is removed and ``path`` is left as it was."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = staged_file(folder, os.path.basename(path))
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` to ``path``: all or nothing."""
+    with atomic_open(path) as f:
+        f.write(text)
     return path
 
 
@@ -71,16 +80,8 @@ def write_profile_file(path, user_ids, vectors, field="profile_emb", user_field=
     if not np.isfinite(vectors).all():
         row = int(np.argwhere(~np.isfinite(vectors))[0][0])
         raise ValueError(f"profile of user {user_ids[row]!r} contains NaN or inf")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = staged_file(folder, os.path.basename(path))
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(f"{user_field}:token\t{field}:float_seq\n")
-            for uid, vector in zip(user_ids, vectors):
-                f.write(f"{uid}\t{' '.join(repr(float(v)) for v in vector)}\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_open(path) as f:
+        f.write(f"{user_field}:token\t{field}:float_seq\n")
+        for uid, vector in zip(user_ids, vectors):
+            f.write(f"{uid}\t{' '.join(repr(float(v)) for v in vector)}\n")
     return path

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from recbole_llmkd.profiles.atomic import staged_file
+from recbole_llmkd.profiles.atomic import atomic_open
 from recbole_llmkd.profiles.cache import JsonlCache, read_records
 from recbole_llmkd.profiles.history import user_sort_key
 from recbole_llmkd.profiles.prompts import stable_hash
@@ -56,16 +56,8 @@ def embeddings_path(config):
 
 def save_matrix(path, users, vectors, **extra):
     """``np.savez`` to a temporary file renamed over ``path``: all or nothing."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = staged_file(folder, os.path.basename(path))
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, users=np.asarray(users, dtype=str), vectors=np.asarray(vectors, dtype=np.float32), **extra)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, users=np.asarray(users, dtype=str), vectors=np.asarray(vectors, dtype=np.float32), **extra)
     return path
 
 

@@ -115,12 +115,22 @@ class Driver:
 
 
 def run_generate(config, backend=None, progress=True):
-    """Generate the missing profiles of this shard; returns the run's summary (a dict)."""
+    """Generate the missing profiles of this shard; returns the run's summary (a dict).
+    ``backend``: a ready backend (left open); by default one is built from ``config`` and closed."""
+    if backend is not None:
+        return _generate(config, backend, progress)
+    backend = make_backend(config)
+    try:
+        return _generate(config, backend, progress)
+    finally:
+        backend.close()
+
+
+def _generate(config, backend, progress):
     started = time.perf_counter()
-    inter, item, inter_path = load_tables(config)
+    inter, item, _ = load_tables(config)
     histories = select_users(build_histories(inter, item, config), config)
     prompts = PromptBuilder(config.style, config.domain, config.template_file)
-    backend = backend or make_backend(config)
     cache = JsonlCache(generations_path(config), GENERATION_KEY)
     done = {}
     for path in shipped_caches(config):

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from recbole_llmkd.profiles.atomic import staged_file
+from recbole_llmkd.profiles.atomic import atomic_open
 from recbole_llmkd.profiles.embed import embeddings_path, load_matrix, save_matrix
 
 
@@ -54,15 +54,8 @@ def reducer_path(config):
 
 
 def save_reducer(reducer, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = staged_file(folder, os.path.basename(path))
-    try:
-        with open(tmp, "wb") as f:
-            pickle.dump(reducer, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        pickle.dump(reducer, f)
 
 
 def load_reducer(path):

@@ -55,3 +55,19 @@ def test_failure_at_the_rename_leaves_the_old_file_and_no_temp_file(tmp_path, mo
         write_profile_file(path, ["a", "b"], [[1.0], [2.0]])
     assert path.read_text() == "previous content\n"
     assert os.listdir(tmp_path) == ["p.user"]
+
+
+@pytest.mark.parametrize("mode,data", [("w", "new"), ("wb", b"new")])
+def test_atomic_open_replaces_on_success_and_keeps_the_old_file_on_error(tmp_path, mode, data):
+    from recbole_llmkd.profiles.atomic import atomic_open
+
+    path = tmp_path / "f"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(str(path), mode) as f:
+            f.write(data)
+            raise RuntimeError("interrupted")
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["f"]
+    with atomic_open(str(path), mode) as f:
+        f.write(data)
+    assert path.read_text() == "new" and os.listdir(tmp_path) == ["f"]
