@@ -20,7 +20,10 @@ def ml100k_backend():
     """SmolLM2 configured exactly as the ml-100k defaults (those of the shipped profiles)."""
     from recbole_llmkd.profiles.backends import make_backend
 
-    return make_backend(load_config())
+    backend = make_backend(load_config())
+    assert backend._model is None  # weights load on first use
+    backend.model, backend.tokenizer  # load now, so that the copies below share them
+    return backend
 
 
 @pytest.fixture
@@ -53,7 +56,7 @@ def test_batched_generation_with_left_padding(short_backend):
 
 
 def test_generates_profiles_for_ml100k_users(short_backend, tmp_path):
-    config = load_config(output_dir=str(tmp_path), limit_users=3, batch_size=3, max_new_tokens=12)
+    config = load_config(output_dir=str(tmp_path), limit_users=3, batch_size=3, max_new_tokens=12, regenerate=True)
     summary = run_generate(config, backend=short_backend, progress=False)
     assert (summary["generated"], summary["failed"], summary["calls"]) == (3, 0, 3)
     assert 0 < summary["output_tokens"] <= 36 and summary["prompt_tokens"] > 3 * 300

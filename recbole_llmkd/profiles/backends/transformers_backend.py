@@ -16,24 +16,15 @@ from recbole_llmkd.profiles.backends.base import Backend, Generation
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def load_model(model_path, device="cpu", dtype="float32"):
-    """``(tokenizer, model)`` from a model folder or a ``.gguf`` file, without network access."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+def model_location(model_path):
+    """``(folder, kwargs)`` for ``from_pretrained``: a model folder, or a ``.gguf`` file's folder and name."""
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"model {model_path!r}: no such folder or GGUF file")
     if os.path.isfile(model_path):
         if not model_path.endswith(".gguf"):
             raise ValueError(f"model {model_path!r}: a file must be a .gguf; otherwise give a model folder")
-        folder, kwargs = os.path.dirname(model_path), {"gguf_file": os.path.basename(model_path)}
-    else:
-        folder, kwargs = model_path, {}
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=DTYPES[dtype], **kwargs)
-    model.to(device).eval()
-    return tokenizer, model
+        return os.path.dirname(model_path), {"gguf_file": os.path.basename(model_path), "local_files_only": True}
+    return model_path, {"local_files_only": True}
 
 
 class TransformersBackend(Backend):
@@ -43,22 +34,51 @@ class TransformersBackend(Backend):
             from recbole_llmkd.profiles.packaged_models import smollm2_gguf
 
             model = smollm2_gguf()
-        started = time.perf_counter()
-        self.tokenizer, self.model = load_model(model, device, dtype)
-        self.load_seconds = time.perf_counter() - started
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        if self.tokenizer.chat_template is None:
-            raise ValueError(f"model {model!r} has no chat template; use an instruction-tuned model")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        from transformers import AutoConfig
+
+        self.location = model_location(model)
         self.device, self.dtype, self.seed = device, dtype, seed
         self.model_id = os.path.basename(os.path.normpath(model))
-        model_context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        self._tokenizer = self._model = None
+        self.load_seconds = 0.0
+        model_config = AutoConfig.from_pretrained(self.location[0], **self.location[1])
+        model_context = getattr(model_config, "max_position_embeddings", None) or 2048
         self.context_length = min(int(context_length or model_context), model_context)
         self.generation = {"max_new_tokens": int(max_new_tokens), "do_sample": bool(do_sample),
                            "repetition_penalty": float(repetition_penalty)}
         if do_sample:
             self.generation.update(temperature=float(temperature), top_p=float(top_p))
+
+    # The tokenizer and the weights load on first use: a run whose profiles are all cached needs
+    # only the model's config (for the prompt hash), which reads in seconds.
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            started = time.perf_counter()
+            tokenizer = AutoTokenizer.from_pretrained(self.location[0], **self.location[1])
+            if tokenizer.chat_template is None:
+                raise ValueError(f"model {self.model_id!r} has no chat template; use an instruction-tuned model")
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            self._tokenizer = tokenizer
+            self.load_seconds += time.perf_counter() - started
+        return self._tokenizer
+
+    @property
+    def model(self):
+        if self._model is None:
+            from transformers import AutoModelForCausalLM
+
+            started = time.perf_counter()
+            model = AutoModelForCausalLM.from_pretrained(self.location[0], dtype=DTYPES[self.dtype], **self.location[1])
+            self._model = model.to(self.device).eval()
+            self.load_seconds += time.perf_counter() - started
+        return self._model
 
     def render(self, messages):
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
