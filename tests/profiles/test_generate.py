@@ -115,9 +115,9 @@ def test_shipped_cache_is_reused_unless_regenerating(served, tmp_path):
     shipped = os.path.abspath(generations_path(config()))
     fresh = tmp_path / "elsewhere"
     reuse = generate(config(output_dir=str(fresh), shipped_cache=[shipped]), backend)
-    assert (reuse["cached"], reuse["generated"]) == (3, 0)
+    assert (reuse["cached"], reuse["generated"], reuse["from_shipped_cache"]) == (3, 0, 3)
     assert len(read_records(os.path.join(fresh, "profiles.jsonl"))) == 3
     again = generate(config(output_dir=str(tmp_path / "third"), shipped_cache=[shipped], regenerate=True), backend)
-    assert again["generated"] == 3
+    assert again["generated"] == 3 and again["from_shipped_cache"] == 0 and again["shipped_caches"] == []
     with pytest.raises(FileNotFoundError, match="shipped cache"):
         generate(config(shipped_cache=[str(tmp_path / "missing.jsonl")]), backend)
