@@ -18,10 +18,10 @@ def profile_calls(lines, prompts, count_messages, count_text, limit, strategy="a
                   max_new_tokens=160):
     """Generator of rounds for one user's history ``lines`` (see the module docstring);
     ``limit`` is the most prompt tokens a call may take (context length - ``max_new_tokens``)."""
-    parts = split_history(lines, prompts.profile, count_messages, count_text, limit)
-    if len(parts) == 1:
-        return (yield [prompts.profile(parts[0])])[0]
+    if count_messages(prompts.profile(lines)) <= limit:
+        return (yield [prompts.profile(lines)])[0]
     if strategy == "agg_after":
+        parts = split_history(lines, prompts.profile, count_messages, count_text, limit)
         profiles = yield [prompts.profile(part) for part in parts]
         while len(profiles) > 1:
             groups = group_for_merge(profiles, prompts.merge, count_messages, limit)

@@ -60,10 +60,10 @@ def embeddings_path(config):
     return os.path.join(config.out, "embeddings.npz")
 
 
-def save_matrix(path, users, vectors, **extra):
+def save_matrix(path, users, vectors):
     """``np.savez`` to a temporary file renamed over ``path``: all or nothing."""
     with atomic_open(path, "wb") as f:
-        np.savez(f, users=np.asarray(users, dtype=str), vectors=np.asarray(vectors, dtype=np.float32), **extra)
+        np.savez(f, users=np.asarray(users, dtype=str), vectors=np.asarray(vectors, dtype=np.float32))
     return path
 
 

@@ -47,11 +47,15 @@ def shipped_caches(config):
     return [path if os.path.isabs(path) else os.path.join(folder, path) for path in config.shipped_cache]
 
 
-def prompt_hash(history, prompts, backend, config):
-    return stable_hash({
-        "lines": history.lines, "templates": prompts.fingerprint(), "long_history": config.long_history,
-        "context_length": backend.context_length, "generation": backend.describe(),
-    })
+def prompt_hash(history, settings):
+    """The cache key's hash of one user's request; ``settings`` from :func:`prompt_settings`."""
+    return stable_hash({"lines": history.lines, **settings})
+
+
+def prompt_settings(prompts, backend, config):
+    """Everything besides the history that shapes a profile (the same for every user of a run)."""
+    return {"templates": prompts.fingerprint(), "long_history": config.long_history,
+            "context_length": backend.context_length, "generation": backend.describe()}
 
 
 def select_users(histories, config):
@@ -139,7 +143,8 @@ def _generate(config, backend, progress):
         done.update(JsonlCache(path, GENERATION_KEY).read())
     shipped_keys = set(done)
     done.update(cache.read(generations_pattern(config)))
-    keyed = [(h, prompt_hash(h, prompts, backend, config)) for h in histories]
+    settings = prompt_settings(prompts, backend, config)
+    keyed = [(h, prompt_hash(h, settings)) for h in histories]
     todo = [(h, key) for h, key in keyed if (h.user, key, backend.model_id) not in done]
     # similar lengths share a batch: less padding
     todo.sort(key=lambda pair: sum(len(line) for line in pair[0].lines))

@@ -5,10 +5,13 @@ the ``.inter`` file has one, the rating: ``Toy Story | 1995 | Animation, Childre
 Only the interactions RecBole trains on are used (:func:`~recbole_llmkd.profiles.split.training_interactions`).
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from recbole_llmkd.profiles.atomic import read_atomic
+from recbole_llmkd.profiles.metadata import dataset_files
 from recbole_llmkd.profiles.split import temporal_cut, training_interactions
 
 
@@ -91,11 +94,6 @@ def user_sort_key(user):
 def load_tables(config):
     """``(inter, item, inter_path)``: the dataset's ``.inter`` and ``.item`` tables (``item`` None
     when the dataset has no ``.item`` file), resolved as RecBole resolves them."""
-    from recbole_llmkd.profiles.atomic import read_atomic
-    from recbole_llmkd.profiles.metadata import dataset_files
-
-    import os
-
     inter_path, item_path = dataset_files(config.dataset, config.data_path)
     if not os.path.exists(inter_path):
         raise FileNotFoundError(f"{inter_path}: no interaction file for dataset {config.dataset!r} "

@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from recbole_llmkd.profiles.atomic import write_profile_file, write_text_atomic
+from recbole_llmkd.profiles.atomic import read_atomic, write_profile_file, write_text_atomic
 from recbole_llmkd.profiles.embed import load_matrix
 from recbole_llmkd.profiles.metadata import dataset_files
 from recbole_llmkd.profiles.reduce import reduced_path
@@ -59,8 +59,6 @@ def run_write(config):
         raise ValueError(f"user_file {path!r}: RecBole reads user features from a file ending in .user")
     write_profile_file(path, users, vectors, field=config.profile_field, user_field=config.user_field)
     inter_path, item_path = dataset_files(config.dataset, config.data_path)
-    from recbole_llmkd.profiles.atomic import read_atomic
-
     inter, _ = read_atomic(inter_path)
     total = int(inter[config.user_field].nunique())
     summaries = read_summaries(config)

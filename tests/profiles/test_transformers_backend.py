@@ -7,7 +7,7 @@ import pytest
 from recbole_llmkd.profiles.cache import read_records
 from recbole_llmkd.profiles.config import load_config
 from recbole_llmkd.profiles.generate import (
-    generations_path, prompt_hash, run_generate, select_users, shipped_caches,
+    generations_path, prompt_hash, prompt_settings, run_generate, select_users, shipped_caches,
 )
 from recbole_llmkd.profiles.history import build_histories, load_tables
 from recbole_llmkd.profiles.prompts import PromptBuilder
@@ -73,6 +73,7 @@ def test_shipped_cache_covers_every_ml100k_user_under_the_current_prompts(ml100k
     inter, item, _ = load_tables(config)
     histories = select_users(build_histories(inter, item, config), config)
     prompts = PromptBuilder(config.style, config.domain, config.template_file)
-    keys = {(h.user, prompt_hash(h, prompts, ml100k_backend, config), ml100k_backend.model_id) for h in histories}
+    settings = prompt_settings(prompts, ml100k_backend, config)
+    keys = {(h.user, prompt_hash(h, settings), ml100k_backend.model_id) for h in histories}
     assert len(keys) == 943
     assert keys <= shipped
