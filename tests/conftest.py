@@ -33,9 +33,24 @@ def profile_file(tmp_path_factory, genre_profile_table):
 
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
-    """RecBole writes ./log and ./log_tensorboard: run each test in its own folder."""
+    """RecBole writes ./log and ./log_tensorboard: run each test in its own folder.
+
+    Every TensorBoard writer a trainer opens is closed before the test leaves the folder: an open
+    writer's thread would otherwise flush later into a relative path that no longer exists."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writers = []
+    original_init = SummaryWriter.__init__
+
+    def tracked_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        writers.append(self)
+
+    monkeypatch.setattr(SummaryWriter, "__init__", tracked_init)
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    yield tmp_path
+    for writer in writers:
+        writer.close()
 
 
 @pytest.fixture
