@@ -1,18 +1,21 @@
 """Train and evaluate a model with RecBole, KD models included (mirrors RecBole's run_recbole.py).
 
     python run_recbole_kd.py -m SASRecKD -d ml-100k --kd_profile_file=profiles/ml-100k.user
+    python run_recbole_kd.py --pipeline -d ml-100k            # profiles -> SASRec vs SASRecKD -> table
 
-Unknown ``--key=value`` flags are read by RecBole's Config as configuration overrides.
+Unknown ``--key=value`` flags are read by RecBole's Config as configuration overrides (in pipeline
+mode they reach both models' configs).
 """
 
 import argparse
+import sys
 
 from recbole_llmkd.quick_start import run
 
-
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", "-m", type=str, default="SASRecKD", help="name of the model")
+    parser.add_argument("--model", "-m", type=str, default=None,
+                        help="name of the model (default SASRecKD; with --pipeline, SASRec: the pair SASRec/SASRecKD)")
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="name of the dataset")
     parser.add_argument("--config_files", type=str, default=None, help="config files, space-separated")
     parser.add_argument("--nproc", type=int, default=1, help="the number of processes in this machine")
@@ -20,10 +23,45 @@ def main(argv=None):
     parser.add_argument("--port", type=str, default="5678", help="the port of the master node")
     parser.add_argument("--world_size", type=int, default=-1, help="total number of jobs")
     parser.add_argument("--group_offset", type=int, default=0, help="the global rank offset of this group")
-    args, _ = parser.parse_known_args(argv)  # the rest is read by RecBole's Config from sys.argv
+    pipeline = parser.add_argument_group("the main job (--pipeline)")
+    pipeline.add_argument("--pipeline", action="store_true",
+                          help="build profiles, train the RecBole model and its KD model on the same split, compare")
+    pipeline.add_argument("--regenerate", action="store_true", help="generate the profiles with the LLM again "
+                          "instead of reusing the shipped ones (ml-100k: about an hour on 2 CPU cores)")
+    pipeline.add_argument("--output_dir", type=str, default=None, help="default: output/<dataset>/pipeline")
+    pipeline.add_argument("--profile_config", type=str, default=None,
+                          help="profile pipeline YAML files, space-separated (python -m recbole_llmkd.profiles --help)")
+    pipeline.add_argument("--profile_file", type=str, default=None,
+                          help="use this .user profile file and skip the profile stages")
+    return parser
+
+
+def recbole_overrides(argv):
+    """The ``--key=value`` configuration overrides of ``argv``: our own flags, ``-m``/``-d`` and
+    ``--config_files`` removed, so RecBole's Config, which reads ``sys.argv``, sees only those."""
+    ours = {flag for action in build_parser()._actions for flag in action.option_strings}
+    return [arg for arg in argv if arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] not in ours]
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, _ = build_parser().parse_known_args(argv)  # the rest is read by RecBole's Config from sys.argv
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
+    if args.pipeline:
+        from recbole_llmkd.pipeline import run_pipeline
+
+        saved_argv, sys.argv = sys.argv, [sys.argv[0], *recbole_overrides(argv)]
+        try:
+            return run_pipeline(
+                dataset=args.dataset, model=args.model or "SASRec", output_dir=args.output_dir,
+                config_file_list=config_file_list,
+                profile_config_files=args.profile_config.split() if args.profile_config else (),
+                regenerate=args.regenerate, profile_file=args.profile_file,
+            )
+        finally:
+            sys.argv = saved_argv
     return run(
-        args.model, args.dataset, config_file_list=config_file_list, nproc=args.nproc,
+        args.model or "SASRecKD", args.dataset, config_file_list=config_file_list, nproc=args.nproc,
         world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset,
     )
 

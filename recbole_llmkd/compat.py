@@ -157,6 +157,43 @@ def silence_pandas_inplace_warnings():
     )
 
 
+class _GeneratorRandom(types.ModuleType):
+    """``numpy.random`` whose ``RandomState(seed)`` is a ``numpy.random.Generator``."""
+
+    def __init__(self):
+        super().__init__("numpy.random")
+
+    def __getattr__(self, attr):
+        return getattr(np.random, attr)
+
+    @staticmethod
+    def RandomState(seed=None):  # noqa: N802  (the name RecBole calls)
+        return np.random.default_rng(seed)
+
+
+class _NumpyForHyperTuning(types.ModuleType):
+    """``numpy`` with :class:`_GeneratorRandom` as ``random``; every other attribute is numpy's."""
+
+    def __init__(self):
+        super().__init__("numpy")
+        self.random = _GeneratorRandom()
+
+    def __getattr__(self, attr):
+        return getattr(np, attr)
+
+
+def exhaustive_search_with_generator():
+    """RecBole's ``exhaustive_search`` (HyperTuning's default ``algo``) hands hyperopt a
+    ``np.random.RandomState``; hyperopt >= 0.2.7 samples with ``rng.integers``, which only a
+    ``Generator`` has, so the first trial fails with "'RandomState' object has no attribute
+    'integers'". The module's ``np`` becomes a view of numpy whose ``random.RandomState`` builds a
+    ``Generator`` (same seed, the search is still deterministic)."""
+    import recbole.trainer.hyper_tuning as hyper_tuning
+
+    if not isinstance(hyper_tuning.np, _NumpyForHyperTuning):
+        hyper_tuning.np = _NumpyForHyperTuning()
+
+
 def apply():
     global _APPLIED
     if _APPLIED:
@@ -166,4 +203,5 @@ def apply():
     keep_ray_optional()
     disable_sine_anomaly_detection()
     make_checkpoints_weights_only_loadable()
+    exhaustive_search_with_generator()
     _APPLIED = True

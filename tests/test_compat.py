@@ -141,3 +141,34 @@ def test_pandas_copy_on_write_breaks_recbole_loading(build_data, tmp_path):
             build_data("SASRecKD", config)
     _, dataset, *_ = build_data("SASRecKD", config)
     assert dataset.user_feat["profile_emb"][dataset.token2id("user_id", "9")].tolist() == [0.0, 0.0]
+
+
+def _exhaustive_search_trials():
+    from recbole.trainer import HyperTuning
+
+    seen = []
+
+    def objective(config_dict, config_file_list):
+        seen.append(dict(config_dict))
+        return {"model": "toy", "best_valid_score": config_dict["a"] * 10 + config_dict["b"],
+                "valid_score_bigger": True, "best_valid_result": {}, "test_result": {}}
+
+    tuner = HyperTuning(objective, params_dict={"choice": {"a": [1, 2], "b": [0, 5]}}, algo="exhaustive",
+                        max_evals=4, early_stop=10)
+    tuner.run()
+    return seen, tuner
+
+
+def test_exhaustive_search_needs_a_generator(monkeypatch):
+    import numpy as np
+    import recbole.trainer.hyper_tuning as hyper_tuning
+
+    monkeypatch.setattr(hyper_tuning, "np", np)  # RecBole's own module, without the shim
+    with pytest.raises(AttributeError, match="integers"):
+        _exhaustive_search_trials()
+
+
+def test_exhaustive_search_with_the_shim_visits_every_point_once():
+    seen, tuner = _exhaustive_search_trials()
+    assert sorted((p["a"], p["b"]) for p in seen) == [(1, 0), (1, 5), (2, 0), (2, 5)]
+    assert tuner.best_params == {"a": 2, "b": 5} and tuner.best_score == 25

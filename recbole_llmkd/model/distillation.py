@@ -90,15 +90,22 @@ class ProfileDistillation(nn.Module):
         return loss, n_profiled
 
 
-def combine_losses(rec_loss, distil_loss, alpha, dynamic_scale):
+def combine_losses(rec_loss, distil_loss, alpha, dynamic_scale, beta_max=None):
     """``α·β·L_distil + (1−α)·L_rec``, with ``β = stopgrad(L_rec / L_distil)`` when dynamic.
 
     With the dynamic scale the distillation term has the magnitude of ``α·L_rec`` whatever the
     scale of ``L_distil``; its gradient still points along ``∇L_distil``. When ``L_distil`` is
-    exactly 0 (no profiled user in the batch) β is 0."""
+    exactly 0 (no profiled user in the batch) β is 0.
+
+    ``beta_max`` caps the dynamic β. Uncapped, the gradient of ``β·L_distil`` is
+    ``L_rec·∇log L_distil``: it grows without bound as ``L_distil`` shrinks, so the distillation
+    term keeps pushing the hidden states toward the (learned, collapsible) target long after it
+    is matched. The cap bounds that push; ``None`` is the paper's uncapped β."""
     if dynamic_scale:
         d = distil_loss.detach()
         beta = torch.where(d > 0, rec_loss.detach() / d.clamp_min(1e-30), torch.zeros_like(d))
+        if beta_max is not None:
+            beta = beta.clamp_max(float(beta_max))
     else:
         beta = torch.ones_like(rec_loss.detach())
     total = alpha * beta * distil_loss + (1.0 - alpha) * rec_loss

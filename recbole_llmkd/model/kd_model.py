@@ -25,6 +25,10 @@ class DistillationMixin:
         if not 0.0 <= self.kd_alpha <= 1.0:
             raise ValueError(f"config key 'kd_alpha' is {self.kd_alpha}; expected a number in [0, 1]")
         self.kd_dynamic_scale = bool(config["kd_dynamic_scale"])
+        beta_max = config["kd_beta_max"]
+        if beta_max is not None and not float(beta_max) > 0:
+            raise ValueError(f"config key 'kd_beta_max' is {beta_max}; expected a positive number or ~ (no cap)")
+        self.kd_beta_max = None if beta_max is None else float(beta_max)
         self.kd_layer = int(config["kd_layer"])
         n_blocks = len(self.trm_encoder.layer)
         if not -n_blocks <= self.kd_layer < n_blocks:
@@ -82,7 +86,7 @@ class DistillationMixin:
         valid = self.kd_valid_positions(interaction)
         profile = interaction[self.kd_profile_field]
         distil, n_profiled = self.kd_head.distil_loss(hidden, valid, profile)
-        total, beta = combine_losses(rec, distil, self.kd_alpha, self.kd_dynamic_scale)
+        total, beta = combine_losses(rec, distil, self.kd_alpha, self.kd_dynamic_scale, self.kd_beta_max)
         return KDLoss(total=total, rec=rec, distil=distil, beta=beta, n_profiled=n_profiled)
 
     def calculate_loss(self, interaction):

@@ -114,6 +114,17 @@ def test_dynamic_beta_scales_distillation_to_rec_loss_and_is_not_differentiated(
     assert distil.grad.item() == pytest.approx(0.4 * 3.0)
 
 
+@pytest.mark.parametrize("beta_max, expected_beta", [(None, 3.0), (10.0, 3.0), (2.0, 2.0), (0.5, 0.5)])
+def test_beta_cap_bounds_the_dynamic_scale(beta_max, expected_beta):
+    rec = torch.tensor(6.0, requires_grad=True)
+    distil = torch.tensor(2.0, requires_grad=True)
+    total, beta = combine_losses(rec, distil, alpha=0.4, dynamic_scale=True, beta_max=beta_max)
+    assert beta.item() == pytest.approx(expected_beta)
+    total.backward()
+    assert distil.grad.item() == pytest.approx(0.4 * expected_beta)
+    assert rec.grad.item() == pytest.approx(0.6)
+
+
 def test_static_combination():
     rec = torch.tensor(6.0, requires_grad=True)
     distil = torch.tensor(2.0, requires_grad=True)

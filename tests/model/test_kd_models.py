@@ -52,7 +52,7 @@ def train_batch(data):
 @pytest.fixture(autouse=True)
 def reset_config(data):
     config = data[1]
-    saved = {k: config[k] for k in ("kd_alpha", "kd_layer", "kd_aggregation", "kd_loss")}
+    saved = {k: config[k] for k in ("kd_alpha", "kd_layer", "kd_aggregation", "kd_loss", "kd_beta_max")}
     yield
     for key, value in saved.items():
         config[key] = value
@@ -145,6 +145,8 @@ def test_profile_dim_comes_from_the_dataset(data):
         ("kd_loss", "huber", "kd_loss"),
         ("kd_layer", 2, r"kd_layer.*\[-2, 1\]"),
         ("kd_alpha", 1.5, "kd_alpha"),
+        ("kd_beta_max", 0, "kd_beta_max"),
+        ("kd_beta_max", -3.0, "kd_beta_max"),
     ],
 )
 def test_bad_settings_fail_at_construction(data, key, value, message):

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from recbole_llmkd.profiles.atomic import read_atomic
-from recbole_llmkd.profiles.metadata import category_shares, main
+from recbole_llmkd.profiles.metadata import category_shares, category_texts, main
 
 INTER = pd.DataFrame({
     "user_id": ["u"] * 5 + ["v"] * 3,
@@ -18,6 +18,13 @@ def test_category_shares_from_training_interactions_only():
     assert shares.columns.tolist() == ["Comedy", "Drama"]
     assert shares.index.tolist() == ["u"]
     assert shares.loc["u"].tolist() == pytest.approx([1 / 3, 2 / 3])
+
+
+def test_category_texts_name_the_top_shares_in_order():
+    shares = pd.DataFrame({"Action": [0.1, 0.0], "Comedy": [0.3, 0.5], "Drama": [0.6, 0.5]}, index=["u", "w"])
+    assert category_texts(shares) == {"u": "Favourite genres: Drama 60%, Comedy 30%, Action 10%.",
+                                      "w": "Favourite genres: Comedy 50%, Drama 50%."}
+    assert category_texts(shares, noun="categories", top=1)["u"] == "Favourite categories: Drama 60%."
 
 
 def test_unknown_category_field():

@@ -1,0 +1,257 @@
+"""The benchmark grid: dataset × model × variant × seed, one result JSON per run, resumable.
+
+    python benchmarks/grid.py --datasets ml-100k --models SASRec --seeds 1 2 3 4 5
+    python benchmarks/grid.py --budget gpu --datasets ml-100k beauty --models SASRec BERT4Rec --seeds 1 2 3 4 5
+    python benchmarks/grid.py --list          # the cells and which are done, nothing run
+
+Every run writes ``results/runs/<budget>/<dataset>/<model>/<variant>/seed<k>.json`` (what
+:func:`recbole_llmkd.experiment.train_and_test` records, plus the cell and the command that reruns
+it) and is skipped when that file exists, so the grid can be finished over several sessions, in
+the background, or on a GPU machine. Each run is a fresh subprocess: a crash loses one run, and
+the peak-memory figure is that run's own. Cells run seed-major (every variant of seed 1, then of
+seed 2, ...), so a partial grid is still paired.
+
+Variants (the KD ones use the model's kd_* defaults, i.e. the paper's, unless listed):
+
+* ``baseline``: RecBole's SASRec / BERT4Rec;
+* ``kd``: the KD model toward the LLM profiles (the profile pipeline; ml-100k: the shipped
+  SmolLM2 profiles);
+* ``kd_metadata``: toward "Favourite genres: Drama 41%, ..." texts built from the same training
+  interactions, embedded and reduced exactly like the LLM profiles (no LLM);
+* ``kd_random``: toward a fixed random N(0, 1) vector per user, of the same dims;
+* ``kd_beta10``, ``kd_alpha01``: ablations of the known problem, the uncapped dynamic β
+  (``kd_beta_max: 10``; ``kd_alpha: 0.1``), on the LLM profiles.
+
+Budgets (``benchmarks/budgets/<name>.yaml``) are RecBole config files shared by every run.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+KD_NAME = {"SASRec": "SASRecKD", "BERT4Rec": "BERT4RecKD"}
+VARIANTS = {
+    "baseline": (None, {}),
+    "kd": ("llm", {}),
+    "kd_metadata": ("metadata", {}),
+    "kd_random": ("random", {}),
+    "kd_beta10": ("llm", {"kd_beta_max": 10.0}),
+    "kd_alpha01": ("llm", {"kd_alpha": 0.1}),
+}
+DEFAULT_VARIANTS = ("baseline", "kd", "kd_metadata", "kd_random")
+# dataset -> (RecBole data_path or None for RecBole's bundled copy, category field, noun for the metadata text)
+DATASETS = {
+    "ml-100k": (None, "class", "genres"),
+    "beauty": (os.path.join("output", "data"), "categories", "categories"),
+}
+
+
+class GridError(RuntimeError):
+    pass
+
+
+def run_path(results, budget, dataset, model, variant, seed):
+    return os.path.join(results, "runs", budget, dataset, model, variant, f"seed{seed}.json")
+
+
+def cells(datasets, models, variants, seeds):
+    """Seed-major order: a partial grid holds every variant of its first seeds."""
+    return [(d, m, v, s) for d in datasets for m in models for s in seeds for v in variants]
+
+
+def ensure_dataset(dataset, log=print):
+    """The RecBole data_path of ``dataset``; Beauty is converted from ../shared/data on first use."""
+    if dataset not in DATASETS:
+        raise GridError(f"unknown dataset {dataset!r}; the grid knows {sorted(DATASETS)}")
+    data_path = DATASETS[dataset][0]
+    if data_path is None:
+        return None
+    target = os.path.join(data_path, dataset, f"{dataset}.inter")
+    if not os.path.exists(target):
+        from dataset_converters import convert
+
+        raw = os.path.join(SHARED_DATA, "amazon-beauty-5core")
+        if not os.path.isdir(raw):
+            raise GridError(f"{target} does not exist and the raw Beauty files are not in {raw}")
+        log(f"converting {raw} -> {os.path.dirname(target)}")
+        convert(dataset, raw, data_path)
+    return data_path
+
+
+def profile_dir(work, dataset, source):
+    return os.path.join(work, dataset, source)
+
+
+def build_profile_file(work, dataset, source, data_path=None, allow_generate=False, log=print):
+    """The ``.user`` file of a profile source (llm, metadata, random), built once and reused."""
+    from recbole_llmkd.profiles.cli import run_step
+    from recbole_llmkd.profiles.config import load_config
+
+    out = profile_dir(work, dataset, source)
+    user_file = os.path.join(out, f"{dataset}.user")
+    if os.path.exists(user_file):
+        return user_file
+    if source == "random":
+        return _random_profiles(work, dataset, data_path, allow_generate, user_file, log)
+    config = load_config([], dataset=dataset, data_path=data_path, output_dir=out)
+    if source == "llm":
+        from recbole_llmkd.profiles.generate import shipped_caches
+
+        if not shipped_caches(config) and not allow_generate:
+            raise GridError(
+                f"no shipped LLM profiles for {dataset}: generating them runs the LLM over every user "
+                f"(ml-100k: ~1 h on 2 CPU cores for 943 users). Run `python -m recbole_llmkd.profiles generate "
+                f"-d {dataset} --output-dir {out}` (shardable: --shard i/n), or pass --allow-generate")
+        run_step("all", config)
+    elif source == "metadata":
+        _metadata_texts(config, dataset)
+        for step in ("embed", "reduce", "write"):
+            run_step(step, config)
+    else:
+        raise GridError(f"unknown profile source {source!r}")
+    log(f"profiles ({source}): {user_file}")
+    return user_file
+
+
+def _metadata_texts(config, dataset):
+    """Write the metadata control's texts where ``embed`` reads profiles (``profiles.jsonl``)."""
+    from recbole_llmkd.profiles.atomic import atomic_open
+    from recbole_llmkd.profiles.history import load_tables
+    from recbole_llmkd.profiles.metadata import category_shares, category_texts
+
+    inter, item, _ = load_tables(config)
+    _, field, noun = DATASETS[dataset]
+    shares = category_shares(inter, item, field, config.user_field, config.item_field, config.time_field,
+                             config.holdout, config.normalized_time)
+    os.makedirs(config.out, exist_ok=True)
+    with atomic_open(os.path.join(config.out, "profiles.jsonl")) as f:
+        for user, text in category_texts(shares, noun).items():
+            f.write(json.dumps({"user": user, "prompt_hash": "metadata", "model": "none", "profile": text}) + "\n")
+
+
+def _random_profiles(work, dataset, data_path, allow_generate, user_file, log):
+    """N(0, 1) vectors, fixed per user (seed 0), for the users and dims of the metadata profiles."""
+    from recbole_llmkd.profiles.atomic import read_atomic, write_profile_file
+
+    reference, _ = read_atomic(build_profile_file(work, dataset, "metadata", data_path, allow_generate, log))
+    users = reference["user_id"].astype(str).tolist()
+    dims = len(str(reference["profile_emb"].iloc[0]).split())
+    vectors = np.random.default_rng(0).standard_normal((len(users), dims))
+    os.makedirs(os.path.dirname(user_file), exist_ok=True)
+    write_profile_file(user_file, users, vectors)
+    log(f"profiles (random): {user_file}")
+    return user_file
+
+
+def budget_file(budget):
+    """A budget name (``benchmarks/budgets/<name>.yaml``) or the path of a YAML file."""
+    path = budget if budget.endswith((".yaml", ".yml")) else os.path.join(ROOT, "benchmarks", "budgets", f"{budget}.yaml")
+    if not os.path.exists(path):
+        raise GridError(f"budget {budget!r}: no file {path}")
+    return path
+
+
+def budget_name(budget):
+    return os.path.splitext(os.path.basename(budget))[0]
+
+
+def cell_command(budget, dataset, model, variant, seed):
+    return (f"python benchmarks/grid.py --budget {budget} --datasets {dataset} --models {model} "
+            f"--variants {variant} --seeds {seed}")
+
+
+def run_cell(args, dataset, model, variant, seed, log=print):
+    """Build what the cell needs, then train it in a subprocess that writes the result JSON."""
+    source, overrides = VARIANTS[variant]
+    data_path = ensure_dataset(dataset, log)
+    config = {"seed": seed, "show_progress": False, "state": "WARNING",
+              "checkpoint_dir": os.path.join(args.work, "saved")}
+    if data_path is not None:
+        config["data_path"] = data_path
+    name = model
+    if source is not None:
+        name = KD_NAME[model]
+        config["kd_profile_file"] = build_profile_file(args.work, dataset, source, data_path,
+                                                       args.allow_generate, log)
+        config.update(overrides)
+    out = run_path(args.results, budget_name(args.budget), dataset, model, variant, seed)
+    job = {"model": name, "dataset": dataset, "config_dict": config, "config_files": [budget_file(args.budget)],
+           "out": out, "cell": {"budget": budget_name(args.budget), "dataset": dataset, "model": model, "variant": variant,
+                                "seed": seed, "command": cell_command(args.budget, dataset, model, variant, seed)}}
+    if args.device != "auto":
+        config["use_gpu"] = args.device != "cpu"
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--run-job", json.dumps(job)], cwd=os.getcwd())
+    if proc.returncode != 0:
+        raise GridError(f"{job['cell']['command']} failed (exit {proc.returncode})")
+    return time.perf_counter() - started
+
+
+def run_job(job):
+    """In the subprocess: one train_and_test, written atomically with its cell description."""
+    import recbole_llmkd  # noqa: F401  (shims + registration)
+    from recbole_llmkd.experiment import train_and_test
+    from recbole_llmkd.profiles.atomic import write_text_atomic
+
+    sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value flags from sys.argv: the job is not one
+    result = train_and_test(job["model"], job["dataset"], job["config_dict"], job["config_files"])
+    result["cell"] = job["cell"]
+    os.makedirs(os.path.dirname(job["out"]), exist_ok=True)
+    write_text_atomic(job["out"], json.dumps(result) + "\n")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", default="cpu", help="cpu, gpu (benchmarks/budgets/<name>.yaml) or a YAML path")
+    parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=sorted(DATASETS))
+    parser.add_argument("--models", nargs="+", default=["SASRec"], choices=sorted(KD_NAME))
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=sorted(VARIANTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--results", default=os.path.join(ROOT, "results"), help="where runs/ goes")
+    parser.add_argument("--work", default=os.path.join("output", "grid"), help="profiles and checkpoints")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    parser.add_argument("--allow-generate", action="store_true", help="run the LLM for datasets without shipped profiles")
+    parser.add_argument("--list", action="store_true", help="list the cells and their state; run nothing")
+    parser.add_argument("--run-job", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.run_job:
+        return run_job(json.loads(args.run_job))
+    budget_file(args.budget)
+    todo = cells(args.datasets, args.models, args.variants, args.seeds)
+    done = [c for c in todo if os.path.exists(run_path(args.results, budget_name(args.budget), *c))]
+    print(f"{len(todo)} cells, {len(done)} done, {len(todo) - len(done)} to run (budget {args.budget})")
+    if args.list:
+        for c in todo:
+            state = "done" if c in done else "todo"
+            print(f"  [{state}] {cell_command(args.budget, *c)}")
+        return 0
+    failures = []
+    for i, c in enumerate(todo, start=1):
+        if c in done:
+            continue
+        print(f"[{i}/{len(todo)}] {cell_command(args.budget, *c)}", flush=True)
+        try:
+            seconds = run_cell(args, *c)
+            print(f"[{i}/{len(todo)}] done in {seconds:.0f} s", flush=True)
+        except GridError as err:
+            print(f"[{i}/{len(todo)}] skipped: {err}", file=sys.stderr, flush=True)
+            failures.append(c)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

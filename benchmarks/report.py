@@ -1,0 +1,240 @@
+"""Aggregate the grid's run JSONs into tables, paired tests and plots.
+
+    python benchmarks/report.py                 # results/runs/cpu -> results/cpu/{summary.json,tables.md,*.png}
+    python benchmarks/report.py --budget gpu
+
+For every dataset × model × variant: mean ± std over seeds of Recall/NDCG@{10,20}, train seconds
+per epoch and full-ranking inference seconds; against the baseline of the same dataset and model:
+the relative change of the mean and two paired tests on NDCG@10,
+
+* by seed: a paired t-test over the seeds both have (``scipy.stats.ttest_rel``);
+* by user: a Wilcoxon signed-rank test over the test users, each user's NDCG@10 averaged over
+  those seeds (``scipy.stats.wilcoxon``; users whose two values tie carry no information).
+
+Runs are compared only when their split fingerprints match (same training sequences, same test
+targets); a mismatch is an error naming the runs.
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks.grid import DEFAULT_VARIANTS, VARIANTS  # noqa: E402
+
+METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+TEST_METRIC = "ndcg@10"
+VARIANT_ORDER = list(DEFAULT_VARIANTS) + [v for v in VARIANTS if v not in DEFAULT_VARIANTS]
+
+
+class ReportError(RuntimeError):
+    pass
+
+
+def load_runs(results, budget):
+    runs = []
+    for path in sorted(glob.glob(os.path.join(results, "runs", budget, "*", "*", "*", "seed*.json"))):
+        with open(path, encoding="utf-8") as f:
+            run = json.load(f)
+        run["path"] = os.path.relpath(path, results)
+        runs.append(run)
+    return runs
+
+
+def group(runs):
+    groups = {}
+    for run in runs:
+        cell = run["cell"]
+        groups.setdefault((cell["dataset"], cell["model"], cell["variant"]), {})[cell["seed"]] = run
+    return groups
+
+
+def check_splits(runs):
+    by_dataset = {}
+    for run in runs:
+        by_dataset.setdefault(run["cell"]["dataset"], {}).setdefault(json.dumps(run["split"], sort_keys=True),
+                                                                     []).append(run["path"])
+    for dataset, splits in by_dataset.items():
+        if len(splits) > 1:
+            raise ReportError(f"{dataset}: runs on different splits: "
+                              + "; ".join(f"{s}: {paths[:3]}" for s, paths in splits.items()))
+
+
+def mean_std(values):
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def paired_tests(baseline, variant):
+    """``(seeds, p_seed, p_user, n_users)`` over the seeds both groups have."""
+    from scipy import stats
+
+    seeds = sorted(set(baseline) & set(variant))
+    if not seeds:
+        return seeds, None, None, 0
+    a = [baseline[s]["test_result"][TEST_METRIC] for s in seeds]
+    b = [variant[s]["test_result"][TEST_METRIC] for s in seeds]
+    p_seed = None
+    if len(seeds) >= 2 and np.any(np.asarray(a) != np.asarray(b)):
+        p_seed = float(stats.ttest_rel(b, a).pvalue)
+    users = baseline[seeds[0]]["per_user"]["user_index"]
+    for s in seeds:
+        for run in (baseline[s], variant[s]):
+            if run["per_user"]["user_index"] != users:
+                raise ReportError(f"{run['path']}: test users differ from {baseline[seeds[0]]['path']}")
+    per_user_a = np.mean([baseline[s]["per_user"][TEST_METRIC] for s in seeds], axis=0)
+    per_user_b = np.mean([variant[s]["per_user"][TEST_METRIC] for s in seeds], axis=0)
+    differs = per_user_a != per_user_b
+    p_user = float(stats.wilcoxon(per_user_b[differs], per_user_a[differs]).pvalue) if differs.sum() >= 10 else None
+    return seeds, p_seed, p_user, len(users)
+
+
+def summarize(runs):
+    check_splits(runs)
+    groups = group(runs)
+    rows = []
+    for (dataset, model, variant) in sorted(groups, key=lambda k: (k[0], k[1], VARIANT_ORDER.index(k[2]))):
+        seeds_runs = groups[(dataset, model, variant)]
+        runs_list = [seeds_runs[s] for s in sorted(seeds_runs)]
+        row = {"dataset": dataset, "model": model, "variant": variant, "seeds": sorted(seeds_runs),
+               "command": runs_list[0]["cell"]["command"].rsplit(" --seeds", 1)[0]
+               + " --seeds " + " ".join(map(str, sorted(seeds_runs)))}
+        for metric in METRICS:
+            row[metric] = mean_std([r["test_result"][metric] for r in runs_list])
+        row["train_s_per_epoch"] = mean_std([r["train_seconds_per_epoch"] for r in runs_list])
+        row["inference_s"] = mean_std([r["inference_seconds"] for r in runs_list])
+        row["peak_memory_mb"] = mean_std([r["peak_memory_mb"] for r in runs_list])
+        row["epochs"] = sorted({r["epochs_trained"] for r in runs_list})
+        row["best_epochs"] = [r["best_epoch"] for r in runs_list]
+        baseline = groups.get((dataset, model, "baseline"))
+        if variant != "baseline" and baseline:
+            seeds, p_seed, p_user, n_users = paired_tests(baseline, seeds_runs)
+            if seeds:
+                base_mean = np.mean([baseline[s]["test_result"][TEST_METRIC] for s in seeds])
+                var_mean = np.mean([seeds_runs[s]["test_result"][TEST_METRIC] for s in seeds])
+                row["paired"] = {"seeds": seeds, "metric": TEST_METRIC,
+                                 "relative_change": float(var_mean / base_mean - 1) if base_mean else None,
+                                 "p_seed_ttest": p_seed, "p_user_wilcoxon": p_user, "users": n_users}
+        rows.append(row)
+    return rows
+
+
+def _pm(pair, digits=4):
+    mean, std = pair
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _p(value):
+    return "-" if value is None else (f"{value:.2g}" if value >= 1e-4 else "<1e-4")
+
+
+def format_tables(rows):
+    lines = ["| dataset | model | variant | seeds | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | "
+             "ΔNDCG@10 | p (seeds) | p (users) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        paired = row.get("paired", {})
+        change = paired.get("relative_change")
+        lines.append(
+            f"| {row['dataset']} | {row['model']} | {row['variant']} | {len(row['seeds'])} | "
+            + " | ".join(_pm(row[m]) for m in METRICS)
+            + f" | {'-' if change is None else f'{change:+.1%}'} | {_p(paired.get('p_seed_ttest'))} | "
+            f"{_p(paired.get('p_user_wilcoxon'))} |")
+    lines += ["", "| dataset | model | variant | train s/epoch | ratio to baseline | inference s | peak memory MB | "
+              "epochs (best) |", "|---|---|---|---:|---:|---:|---:|---|"]
+    base_time = {(r["dataset"], r["model"]): r["train_s_per_epoch"][0] for r in rows if r["variant"] == "baseline"}
+    for row in rows:
+        base = base_time.get((row["dataset"], row["model"]))
+        ratio = f"{row['train_s_per_epoch'][0] / base:.2f}" if base else "-"
+        lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {_pm(row['train_s_per_epoch'], 1)} | "
+                     f"{ratio} | {_pm(row['inference_s'], 3)} | {row['peak_memory_mb'][0]:.0f} | "
+                     f"{'/'.join(map(str, row['epochs']))} ({', '.join(map(str, row['best_epochs']))}) |")
+    lines += ["", "Rerun a row:", ""] + [f"    {row['command']}" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot_ndcg_per_seed(rows, runs, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(r["dataset"], r["model"]) for r in rows})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    groups = group(runs)
+    for ax, (dataset, model) in zip(axes[0], panels):
+        variants = [r["variant"] for r in rows if (r["dataset"], r["model"]) == (dataset, model)]
+        for x, variant in enumerate(variants):
+            seeds = groups[(dataset, model, variant)]
+            values = [seeds[s]["test_result"][TEST_METRIC] for s in sorted(seeds)]
+            ax.scatter([x] * len(values), values, s=18)
+            for s, v in zip(sorted(seeds), values):
+                ax.annotate(str(s), (x, v), textcoords="offset points", xytext=(5, -3), fontsize=7)
+            ax.hlines(np.mean(values), x - 0.25, x + 0.25, color="black")
+        ax.set_xticks(range(len(variants)), variants, rotation=20)
+        ax.set_title(f"{dataset} · {model}")
+        ax.set_ylabel("test NDCG@10 (dots: seeds, bar: mean)")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_train_overhead(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, means, stds = [], [], []
+    for row in rows:
+        labels.append(f"{row['dataset']}\n{row['model']}\n{row['variant']}")
+        means.append(row["train_s_per_epoch"][0])
+        stds.append(row["train_s_per_epoch"][1])
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(rows)), 3.8))
+    ax.bar(range(len(rows)), means, yerr=stds, color=["gray" if "baseline" in l else "tab:blue" for l in labels])
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set_ylabel("train seconds / epoch (median epoch, mean ± std over seeds)")
+    ax.set_title("training time per epoch (grid runs; see cost.md for interleaved timing)")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path):
+    import matplotlib.pyplot as plt
+
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=os.path.join(ROOT, "results"))
+    parser.add_argument("--budget", default="cpu")
+    args = parser.parse_args(argv)
+    runs = load_runs(args.results, args.budget)
+    if not runs:
+        raise ReportError(f"no runs in {os.path.join(args.results, 'runs', args.budget)}: run benchmarks/grid.py first")
+    rows = summarize(runs)
+    out = os.path.join(args.results, args.budget)
+    os.makedirs(out, exist_ok=True)
+    from recbole_llmkd.profiles.atomic import write_text_atomic
+
+    write_text_atomic(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")
+    tables = format_tables(rows)
+    write_text_atomic(os.path.join(out, "tables.md"), tables)
+    plot_ndcg_per_seed(rows, runs, os.path.join(out, "ndcg_per_seed.png"))
+    plot_train_overhead(rows, os.path.join(out, "train_time.png"))
+    print(tables)
+    print(f"written: {out}/summary.json, tables.md, ndcg_per_seed.png, train_time.png ({len(runs)} runs)")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The main job: dataset → user profiles → a RecBole baseline and its KD model → comparison table.
+
+    python run_recbole_kd.py --pipeline -d ml-100k             # SASRec vs SASRecKD
+    python run_recbole_kd.py --pipeline -d ml-100k -m BERT4Rec  # BERT4Rec vs BERT4RecKD
+
+Stages: the profile pipeline (``generate`` — the shipped cache for ml-100k, ``--regenerate`` runs
+the LLM — then ``embed``, ``reduce``, ``write``), training the baseline, training the KD model with
+the same config, seed and split, and the report. The two runs get the same RecBole config apart
+from ``kd_profile_file``, and the report refuses to compare runs whose split fingerprints differ.
+
+Written to the output folder: ``profiles/`` (the profile pipeline's files and the ``.user`` file),
+``runs/<model>.json`` (everything :func:`recbole_llmkd.experiment.train_and_test` records),
+``results.json``, ``results.md``, ``results.csv`` and ``results.png``.
+"""
+
+import csv
+import json
+import os
+import time
+
+from tqdm import tqdm
+
+from recbole_llmkd.experiment import train_and_test
+from recbole_llmkd.profiles.atomic import write_text_atomic
+
+_PAIRS = [("SASRec", "SASRecKD"), ("BERT4Rec", "BERT4RecKD")]
+MODEL_PAIRS = {name: pair for pair in _PAIRS for name in pair}  # -m may name either model of a pair
+
+# A CPU-sized budget: 6 epochs of SASRec on ml-100k take ~5 minutes on 2 cores, so the whole job
+# (both models and the profiles) stays under 15 minutes there. Override with --key=value flags.
+DEFAULT_BUDGET = {"epochs": 6, "MAX_ITEM_LIST_LENGTH": 20}
+
+TABLE_COLUMNS = ("model", "recall@10", "ndcg@10", "recall@20", "ndcg@20", "train_s_per_epoch", "inference_s",
+                 "epochs", "best_epoch")
+
+
+class PipelineError(RuntimeError):
+    pass
+
+
+def model_pair(model):
+    try:
+        return MODEL_PAIRS[model]
+    except KeyError:
+        raise PipelineError(
+            f"--pipeline compares a RecBole model with its KD model: -m must be one of {sorted(MODEL_PAIRS)}, "
+            f"got {model!r}") from None
+
+
+def build_profiles(dataset, out_dir, profile_config_files=(), regenerate=False, data_path=None, progress=True):
+    """Run the four profile steps; returns the ``.user`` file and the steps' summaries."""
+    from recbole_llmkd.profiles.cli import run_step
+    from recbole_llmkd.profiles.config import load_config
+
+    config = load_config(list(profile_config_files), dataset=dataset, output_dir=out_dir,
+                         regenerate=regenerate or None, data_path=data_path)
+    summaries = run_step("all", config, progress=progress)
+    return config.user_path, summaries
+
+
+def table_rows(runs):
+    rows = []
+    for run in runs:
+        test = run["test_result"]
+        rows.append({
+            "model": run["model"],
+            **{k: test.get(k) for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")},
+            "train_s_per_epoch": round(run["train_seconds_per_epoch"], 2),
+            "inference_s": round(run["inference_seconds"], 3),
+            "epochs": run["epochs_trained"],
+            "best_epoch": run["best_epoch"],
+        })
+    return rows
+
+
+def check_same_split(runs):
+    splits = {json.dumps(run["split"], sort_keys=True) for run in runs}
+    if len(splits) != 1:
+        raise PipelineError("the runs did not train and test on the same split: "
+                            + "; ".join(f"{run['model']}: {run['split']}" for run in runs))
+    return runs[0]["split"]
+
+
+def format_table(rows):
+    def cell(value):
+        if value is None:
+            return "-"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(TABLE_COLUMNS) + " |"
+    rule = "|" + "|".join("---" if c == "model" else "---:" for c in TABLE_COLUMNS) + "|"
+    lines = [header, rule] + ["| " + " | ".join(cell(row[c]) for c in TABLE_COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def plot_results(rows, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (quality, cost) = plt.subplots(1, 2, figsize=(9, 3.6))
+    metrics = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
+    width = 0.8 / len(rows)
+    for i, row in enumerate(rows):
+        xs = [m + i * width for m in range(len(metrics))]
+        quality.bar(xs, [row[m] or 0.0 for m in metrics], width, label=row["model"])
+    quality.set_xticks([m + width * (len(rows) - 1) / 2 for m in range(len(metrics))], metrics)
+    quality.set_title("test metrics (full ranking)")
+    quality.legend()
+    names = [row["model"] for row in rows]
+    cost.bar(names, [row["train_s_per_epoch"] for row in rows], color="gray")
+    cost.set_ylabel("train seconds / epoch")
+    cost.set_title("training cost")
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def write_report(out_dir, dataset, runs, profile_summaries, seconds):
+    rows = table_rows(runs)
+    split = check_same_split(runs)
+    report = {"dataset": dataset, "rows": rows, "split": split, "config": runs[-1]["config"],
+              "environment": runs[-1]["environment"], "seconds": seconds,
+              "profiles": {k: v for k, v in (profile_summaries or {}).get("write", {}).items()}}
+    write_text_atomic(os.path.join(out_dir, "results.json"), json.dumps(report, indent=2) + "\n")
+    table = format_table(rows)
+    write_text_atomic(os.path.join(out_dir, "results.md"),
+                      f"# {dataset}: {' vs '.join(r['model'] for r in rows)}\n\n{table}\n\n"
+                      f"Same split (sha256 of training sequences / test targets): {split['train']} / {split['test']}\n")
+    csv_path = os.path.join(out_dir, "results.csv")
+    with open(csv_path + ".tmp", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(csv_path + ".tmp", csv_path)
+    plot_results(rows, os.path.join(out_dir, "results.png"), f"{dataset}, same split, seed {runs[0]['seed']}")
+    return rows, table
+
+
+def run_pipeline(dataset="ml-100k", model="SASRec", output_dir=None, config_dict=None, config_file_list=None,
+                 profile_config_files=(), regenerate=False, profile_file=None, progress=True):
+    """Run the main job; returns the table rows. ``profile_file`` skips the profile stages."""
+    baseline, kd = model_pair(model)
+    try:
+        import matplotlib  # noqa: F401  (checked now rather than after both trainings)
+    except ImportError:
+        raise PipelineError("the main job plots its table with matplotlib: pip install 'recbole-llmkd[bench]'") from None
+    out_dir = output_dir or os.path.join("output", dataset, "pipeline")
+    os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
+    config = {**DEFAULT_BUDGET, "checkpoint_dir": os.path.join(out_dir, "saved"), **(config_dict or {})}
+    started = time.perf_counter()
+    stages = ["profiles", f"train {baseline}", f"train {kd}", "report"]
+    bar = tqdm(total=len(stages), desc="pipeline", unit="stage", disable=not progress, position=0, leave=True)
+
+    def stage(i):
+        bar.set_description(f"pipeline [{i + 1}/{len(stages)}: {stages[i]}]")
+        bar.refresh()
+
+    stage(0)
+    summaries = None
+    if profile_file is None:
+        profile_file, summaries = build_profiles(dataset, os.path.join(out_dir, "profiles"), profile_config_files,
+                                                 regenerate, config.get("data_path"), progress)
+    bar.update()
+    runs = []
+    for i, (name, extra) in enumerate([(baseline, {}), (kd, {"kd_profile_file": profile_file})], start=1):
+        stage(i)
+        run = train_and_test(name, dataset, {**config, **extra}, config_file_list)
+        write_text_atomic(os.path.join(out_dir, "runs", f"{name}.json"), json.dumps(run, indent=2) + "\n")
+        runs.append(run)
+        bar.update()
+    stage(3)
+    rows, table = write_report(out_dir, dataset, runs, summaries, round(time.perf_counter() - started, 1))
+    bar.update()
+    bar.close()
+    print(f"\n{table}\n\nwritten: {out_dir}/results.md, results.json, results.csv, results.png "
+          f"({time.perf_counter() - started:.0f} s)")
+    return rows

@@ -1,0 +1,107 @@
+"""benchmarks/grid.py: the cells, the control profiles and a real (tiny) resumable grid."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from benchmarks import grid, report
+from recbole_llmkd.profiles.atomic import read_atomic
+
+TINY_BUDGET = """epochs: 2
+stopping_step: 2
+MAX_ITEM_LIST_LENGTH: 10
+hidden_size: 16
+inner_size: 32
+user_inter_num_interval: "[0,40]"
+train_batch_size: 256
+topk: [10, 20]
+metrics: [Recall, NDCG]
+valid_metric: NDCG@10
+"""
+
+
+def test_cells_are_seed_major():
+    cells = grid.cells(["ml-100k"], ["SASRec"], ["baseline", "kd"], [1, 2])
+    assert cells == [("ml-100k", "SASRec", "baseline", 1), ("ml-100k", "SASRec", "kd", 1),
+                     ("ml-100k", "SASRec", "baseline", 2), ("ml-100k", "SASRec", "kd", 2)]
+
+
+def test_budget_names_and_files(tmp_path):
+    assert grid.budget_file("cpu").endswith(os.path.join("benchmarks", "budgets", "cpu.yaml"))
+    assert grid.budget_name(str(tmp_path / "tiny.yaml")) == "tiny"
+    with pytest.raises(grid.GridError, match="nope"):
+        grid.budget_file("nope")
+
+
+def test_llm_profiles_are_not_generated_silently(tmp_path):
+    with pytest.raises(grid.GridError, match="no shipped LLM profiles for beauty.*--allow-generate"):
+        grid.build_profile_file(str(tmp_path), "beauty", "llm", data_path=str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def tiny_grid(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("grid")
+    budget = folder / "tiny.yaml"
+    budget.write_text(TINY_BUDGET)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    argv = ["--budget", str(budget), "--variants", "baseline", "kd_metadata", "kd_random", "--seeds", "1",
+            "--results", str(folder / "results"), "--work", str(folder / "work")]
+    try:
+        assert grid.main(argv) == 0
+    finally:
+        os.chdir(cwd)
+    return folder, argv
+
+
+@pytest.mark.slow
+def test_metadata_control_texts_come_from_training_interactions(tiny_grid):
+    folder, _ = tiny_grid
+    texts = {}
+    with open(folder / "work" / "ml-100k" / "metadata" / "profiles.jsonl") as f:
+        for line in f:
+            record = json.loads(line)
+            texts[record["user"]] = record["profile"]
+    assert len(texts) == 943
+    assert texts["1"].startswith("Favourite genres: Drama ") and texts["1"].count("%") == 5
+    profiles, _ = read_atomic(str(folder / "work" / "ml-100k" / "metadata" / "ml-100k.user"))
+    random, _ = read_atomic(str(folder / "work" / "ml-100k" / "random" / "ml-100k.user"))
+    assert profiles["user_id"].tolist() == random["user_id"].tolist()
+    dims = {len(str(v).split()) for v in random["profile_emb"]}
+    assert dims == {32}
+    values = np.array([float(x) for v in random["profile_emb"] for x in str(v).split()])
+    assert abs(values.mean()) < 0.02 and abs(values.std() - 1) < 0.02
+
+
+@pytest.mark.slow
+def test_every_cell_writes_its_run_and_a_rerun_skips_it(tiny_grid, capsys):
+    folder, argv = tiny_grid
+    paths = {v: folder / "results" / "runs" / "tiny" / "ml-100k" / "SASRec" / v / "seed1.json"
+             for v in ("baseline", "kd_metadata", "kd_random")}
+    mtimes = {v: p.stat().st_mtime_ns for v, p in paths.items()}
+    runs = {v: json.loads(p.read_text()) for v, p in paths.items()}
+    assert runs["baseline"]["model"] == "SASRec" and runs["kd_random"]["model"] == "SASRecKD"
+    assert runs["kd_random"]["config"]["kd_profile_file"].endswith(os.path.join("random", "ml-100k.user"))
+    assert {json.dumps(r["split"]) for r in runs.values()} == {json.dumps(runs["baseline"]["split"])}
+    assert all(r["seed"] == 1 and r["epochs_trained"] == 2 and r["config"]["hidden_size"] == 16 for r in runs.values())
+    assert runs["kd_metadata"]["cell"]["command"].endswith("--variants kd_metadata --seeds 1")
+    assert grid.main(argv) == 0
+    assert "3 cells, 3 done, 0 to run" in capsys.readouterr().out
+    assert {v: p.stat().st_mtime_ns for v, p in paths.items()} == mtimes
+
+
+@pytest.mark.slow
+def test_report_on_the_tiny_grid(tiny_grid):
+    folder, _ = tiny_grid
+    rows = report.main(["--results", str(folder / "results"), "--budget", "tiny"])
+    assert [r["variant"] for r in rows] == ["baseline", "kd_metadata", "kd_random"]
+    base = json.loads((folder / "results" / "runs" / "tiny" / "ml-100k" / "SASRec" / "baseline" / "seed1.json")
+                      .read_text())
+    assert rows[0]["ndcg@10"] == (base["test_result"]["ndcg@10"], 0.0)
+    assert rows[1]["paired"]["seeds"] == [1] and rows[1]["paired"]["p_seed_ttest"] is None  # one seed: no t-test
+    tables = (folder / "results" / "tiny" / "tables.md").read_text()
+    assert "| ml-100k | SASRec | kd_random | 1 |" in tables
+    for name in ("ndcg_per_seed.png", "train_time.png"):
+        assert (folder / "results" / "tiny" / name).read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,64 @@
+"""benchmarks/report.py on hand-made runs: aggregation, relative change, paired tests, split check."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from benchmarks import report
+
+
+def run(variant, seed, per_user, split="s", dataset="ml-100k"):
+    per_user = [float(v) for v in per_user]
+    mean = float(np.mean(per_user))
+    return {"cell": {"dataset": dataset, "model": "SASRec", "variant": variant, "seed": seed,
+                     "command": f"python benchmarks/grid.py --variants {variant} --seeds {seed}"},
+            "test_result": {"recall@10": mean, "ndcg@10": mean, "recall@20": mean, "ndcg@20": mean},
+            "per_user": {"user_index": list(range(1, len(per_user) + 1)), "ndcg@10": per_user},
+            "split": {"train": "t", "test": split}, "train_seconds_per_epoch": 10.0 + seed,
+            "inference_seconds": 0.5, "peak_memory_mb": 100.0, "epochs_trained": 8, "best_epoch": 7,
+            "path": f"{variant}/seed{seed}.json"}
+
+
+@pytest.fixture
+def runs():
+    rng = np.random.default_rng(0)
+    out = []
+    for seed in (1, 2, 3):
+        base = rng.uniform(0, 0.2, size=40)
+        out.append(run("baseline", seed, base))
+        out.append(run("kd", seed, base + 0.01 * seed))
+    return out
+
+
+def test_means_changes_and_paired_tests(runs):
+    rows = report.summarize(runs)
+    base, kd = rows
+    assert [r["variant"] for r in rows] == ["baseline", "kd"] and "paired" not in base
+    assert base["train_s_per_epoch"] == pytest.approx((12.0, 1.0))
+    paired = kd["paired"]
+    assert paired["seeds"] == [1, 2, 3] and paired["users"] == 40
+    base_means = [r["test_result"]["ndcg@10"] for r in runs if r["cell"]["variant"] == "baseline"]
+    assert paired["relative_change"] == pytest.approx((np.mean(base_means) + 0.02) / np.mean(base_means) - 1)
+    kd_means = [m + 0.01 * s for m, s in zip(base_means, (1, 2, 3))]
+    assert paired["p_seed_ttest"] == pytest.approx(stats.ttest_rel(kd_means, base_means).pvalue)
+    assert paired["p_user_wilcoxon"] < 1e-6  # every user improves by 0.02 on average
+    assert kd["command"].endswith("--variants kd --seeds 1 2 3")
+
+
+def test_identical_runs_have_no_test(runs):
+    same = [run("baseline", 1, [0.1] * 20), run("kd", 1, [0.1] * 20)]
+    kd = report.summarize(same)[1]
+    assert kd["paired"]["relative_change"] == 0.0
+    assert kd["paired"]["p_seed_ttest"] is None and kd["paired"]["p_user_wilcoxon"] is None
+
+
+def test_different_splits_are_refused(runs):
+    runs.append(run("kd", 4, [0.1] * 40, split="other"))
+    with pytest.raises(report.ReportError, match="different splits"):
+        report.summarize(runs)
+
+
+def test_tables_show_mean_std_change_and_commands(runs):
+    tables = report.format_tables(report.summarize(runs))
+    assert "| ml-100k | SASRec | kd | 3 |" in tables and "±" in tables
+    assert "python benchmarks/grid.py --variants kd --seeds 1 2 3" in tables

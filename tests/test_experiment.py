@@ -1,0 +1,55 @@
+"""train_and_test: RecBole's run plus timings, per-user metrics and the split fingerprint."""
+
+import numpy as np
+import pytest
+
+from recbole_llmkd.experiment import train_and_test
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, profile_file):
+    import os
+
+    folder = tmp_path_factory.mktemp("experiment")
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        config = {"epochs": 2, "kd_epochs": 1, "hidden_size": 16, "inner_size": 32, "MAX_ITEM_LIST_LENGTH": 10,
+                  "user_inter_num_interval": "[0,40]", "train_batch_size": 256, "show_progress": False,
+                  "state": "WARNING", "checkpoint_dir": str(folder / "saved"), "topk": [10, 20],
+                  "metrics": ["Recall", "NDCG", "Hit", "MRR"]}
+        base = train_and_test("SASRec", "ml-100k", config)
+        kd = train_and_test("SASRecKD", "ml-100k", {**config, "kd_profile_file": str(profile_file)})
+    finally:
+        os.chdir(cwd)
+    return base, kd
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", ["recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit@10", "mrr@20"])
+def test_per_user_means_are_recboles_metrics(runs, metric):
+    for run in runs:
+        values = run["per_user"][metric]
+        assert len(values) == len(run["per_user"]["user_index"]) == 305  # users with <= 40 interactions
+        assert np.mean(values) == pytest.approx(run["test_result"][metric], abs=5e-5)  # RecBole rounds to 4 places
+
+
+@pytest.mark.slow
+def test_same_split_and_users_for_baseline_and_kd(runs):
+    base, kd = runs
+    assert base["split"] == kd["split"]
+    assert base["per_user"]["user_index"] == kd["per_user"]["user_index"]
+    assert base["model"] == "SASRec" and kd["model"] == "SASRecKD"
+
+
+@pytest.mark.slow
+def test_timings_and_history(runs):
+    base, kd = runs
+    for run in runs:
+        assert run["epochs_trained"] == 2 and len(run["epoch_seconds"]) == 2
+        assert run["train_seconds_per_epoch"] > 0 and run["inference_seconds"] > 0
+        assert run["best_epoch"] in (0, 1) and run["peak_memory_mb"] > 0
+        assert run["config"]["MAX_ITEM_LIST_LENGTH"] == 10 and run["environment"]["recbole"] == "1.2.1"
+    assert base["kd_history"] is None
+    assert [(h["epoch"], h["stage"]) for h in kd["kd_history"]] == [(0, 1), (1, 2)]
+    assert kd["config"]["kd_alpha"] == 0.4
