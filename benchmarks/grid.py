@@ -32,7 +32,11 @@ import subprocess
 import sys
 import time
 
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
 import numpy as np
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -49,10 +53,25 @@ VARIANTS = {
     "kd_alpha01": ("llm", {"kd_alpha": 0.1}),
 }
 DEFAULT_VARIANTS = ("baseline", "kd", "kd_metadata", "kd_random")
-# dataset -> (RecBole data_path or None for RecBole's bundled copy, category field, noun for the metadata text)
+
+
+@dataclass(frozen=True)
+class GridDataset:
+    """``source``: the atomic dataset; ``data_path``: where it lives (None: RecBole's bundled copy);
+    ``category_field``/``noun``: the metadata control's text; ``temporal``: (valid, test) cut
+    quantiles of a global temporal split (RecBole benchmark files), or None for leave-one-out."""
+
+    source: str
+    data_path: Optional[str]
+    category_field: str
+    noun: str
+    temporal: Optional[Tuple[float, float]] = None
+
+
 DATASETS = {
-    "ml-100k": (None, "class", "genres"),
-    "beauty": (os.path.join("output", "data"), "categories", "categories"),
+    "ml-100k": GridDataset("ml-100k", None, "class", "genres"),
+    "ml-100k-temporal": GridDataset("ml-100k", None, "class", "genres", temporal=(0.8, 0.9)),
+    "beauty": GridDataset("beauty", os.path.join("output", "data"), "categories", "categories"),
 }
 
 
@@ -69,14 +88,15 @@ def cells(datasets, models, variants, seeds):
     return [(d, m, v, s) for d in datasets for m in models for s in seeds for v in variants]
 
 
-def ensure_dataset(dataset, log=print):
-    """The RecBole data_path of ``dataset``; Beauty is converted from ../shared/data on first use."""
+def ensure_source(dataset, log=print):
+    """The RecBole data_path of the atomic source of ``dataset``; Beauty is converted from
+    ../shared/data on first use."""
     if dataset not in DATASETS:
         raise GridError(f"unknown dataset {dataset!r}; the grid knows {sorted(DATASETS)}")
-    data_path = DATASETS[dataset][0]
-    if data_path is None:
+    spec = DATASETS[dataset]
+    if spec.data_path is None:
         return None
-    target = os.path.join(data_path, dataset, f"{dataset}.inter")
+    target = os.path.join(spec.data_path, spec.source, f"{spec.source}.inter")
     if not os.path.exists(target):
         from dataset_converters import convert
 
@@ -84,8 +104,28 @@ def ensure_dataset(dataset, log=print):
         if not os.path.isdir(raw):
             raise GridError(f"{target} does not exist and the raw Beauty files are not in {raw}")
         log(f"converting {raw} -> {os.path.dirname(target)}")
-        convert(dataset, raw, data_path)
-    return data_path
+        convert(spec.source, raw, spec.data_path)
+    return spec.data_path
+
+
+def recbole_data_config(dataset, budget, log=print):
+    """The RecBole config keys that select ``dataset``: its data_path, and for a temporal split the
+    benchmark files (written on first use, histories cut to the budget's MAX_ITEM_LIST_LENGTH)."""
+    spec = DATASETS.get(dataset)
+    source_path = ensure_source(dataset, log)
+    if spec.temporal is None:
+        return {} if source_path is None else {"data_path": source_path}
+    from dataset_converters.temporal_split import write_split
+    from recbole_llmkd.profiles.metadata import dataset_files
+
+    with open(budget_file(budget), encoding="utf-8") as f:
+        max_len = int((yaml.safe_load(f) or {}).get("MAX_ITEM_LIST_LENGTH", 50))
+    data_path = os.path.join("output", "data", f"len{max_len}")
+    if not os.path.exists(os.path.join(data_path, dataset, f"{dataset}.test.inter")):
+        inter_path, _ = dataset_files(spec.source, source_path)
+        write_split(inter_path, data_path, dataset, *spec.temporal, max_len=max_len)
+        log(f"temporal split written to {os.path.join(data_path, dataset)}")
+    return {"data_path": data_path, "benchmark_filename": ["train", "valid", "test"], "load_col": None}
 
 
 def profile_dir(work, dataset, source):
@@ -103,16 +143,15 @@ def build_profile_file(work, dataset, source, data_path=None, allow_generate=Fal
         return user_file
     if source == "random":
         return _random_profiles(work, dataset, data_path, allow_generate, user_file, log)
-    config = load_config([], dataset=dataset, data_path=data_path, output_dir=out)
+    if dataset not in DATASETS:
+        raise GridError(f"unknown dataset {dataset!r}; the grid knows {sorted(DATASETS)}")
+    spec = DATASETS[dataset]
+    cut = spec.temporal[0] if spec.temporal else None  # temporal: profiles from training (pre-valid-cut) data only
+    config = load_config([], dataset=spec.source, data_path=data_path, output_dir=out, cut_quantile=cut)
     if source == "llm":
-        from recbole_llmkd.profiles.generate import shipped_caches
-
-        if not shipped_caches(config) and not allow_generate:
-            raise GridError(
-                f"no shipped LLM profiles for {dataset}: generating them runs the LLM over every user "
-                f"(ml-100k: ~1 h on 2 CPU cores for 943 users). Run `python -m recbole_llmkd.profiles generate "
-                f"-d {dataset} --output-dir {out}` (shardable: --shard i/n), or pass --allow-generate")
-        run_step("all", config)
+        _llm_profiles(config, dataset, out, allow_generate)
+        for step in ("embed", "reduce", "write"):
+            run_step(step, config)
     elif source == "metadata":
         _metadata_texts(config, dataset)
         for step in ("embed", "reduce", "write"):
@@ -123,6 +162,29 @@ def build_profile_file(work, dataset, source, data_path=None, allow_generate=Fal
     return user_file
 
 
+def _llm_profiles(config, dataset, out, allow_generate):
+    """The generate step, from the shipped cache; without ``allow_generate`` a single prompt that
+    the cache does not hold stops the grid instead of starting an hour of LLM generation."""
+    from recbole_llmkd.profiles.backends import make_backend
+    from recbole_llmkd.profiles.generate import format_summary, run_generate
+
+    backend = make_backend(config)
+    if not allow_generate:
+        def refuse(batch):
+            raise GridError(
+                f"{dataset}: the shipped profiles do not cover these prompts, and generating them runs the LLM "
+                f"over every user (ml-100k: ~1 h on 2 CPU cores). Run `python -m recbole_llmkd.profiles generate "
+                f"-d {config.dataset} --output-dir {out}"
+                + (f" --cut-quantile {config.cut_quantile}" if config.cut_quantile else "")
+                + "` (shardable: --shard i/n), or pass --allow-generate")
+
+        backend.generate = refuse
+    try:
+        print(format_summary(run_generate(config, backend=backend)))
+    finally:
+        backend.close()
+
+
 def _metadata_texts(config, dataset):
     """Write the metadata control's texts where ``embed`` reads profiles (``profiles.jsonl``)."""
     from recbole_llmkd.profiles.atomic import atomic_open
@@ -130,9 +192,17 @@ def _metadata_texts(config, dataset):
     from recbole_llmkd.profiles.metadata import category_shares, category_texts
 
     inter, item, _ = load_tables(config)
-    _, field, noun = DATASETS[dataset]
-    shares = category_shares(inter, item, field, config.user_field, config.item_field, config.time_field,
-                             config.holdout, config.normalized_time)
+    spec = DATASETS[dataset]
+    if config.cut_quantile is not None:
+        from recbole_llmkd.profiles.split import temporal_cut
+
+        cut = temporal_cut(inter, config.cut_quantile, config.time_field)
+        inter = inter[inter[config.time_field].astype(float) < cut]  # then no holdout: all pre-cut rows
+        holdout = 0
+    else:
+        holdout = config.holdout
+    shares = category_shares(inter, item, spec.category_field, config.user_field, config.item_field,
+                             config.time_field, holdout, config.normalized_time)
     os.makedirs(config.out, exist_ok=True)
     with atomic_open(os.path.join(config.out, "profiles.jsonl")) as f:
         for user, text in category_texts(shares, noun).items():
@@ -173,15 +243,12 @@ def cell_command(budget, dataset, model, variant, seed):
 def run_cell(args, dataset, model, variant, seed, log=print):
     """Build what the cell needs, then train it in a subprocess that writes the result JSON."""
     source, overrides = VARIANTS[variant]
-    data_path = ensure_dataset(dataset, log)
     config = {"seed": seed, "show_progress": False, "state": "WARNING",
-              "checkpoint_dir": os.path.join(args.work, "saved")}
-    if data_path is not None:
-        config["data_path"] = data_path
+              "checkpoint_dir": os.path.join(args.work, "saved"), **recbole_data_config(dataset, args.budget, log)}
     name = model
     if source is not None:
         name = KD_NAME[model]
-        config["kd_profile_file"] = build_profile_file(args.work, dataset, source, data_path,
+        config["kd_profile_file"] = build_profile_file(args.work, dataset, source, ensure_source(dataset, log),
                                                        args.allow_generate, log)
         config.update(overrides)
     out = run_path(args.results, budget_name(args.budget), dataset, model, variant, seed)

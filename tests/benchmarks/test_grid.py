@@ -35,9 +35,27 @@ def test_budget_names_and_files(tmp_path):
         grid.budget_file("nope")
 
 
-def test_llm_profiles_are_not_generated_silently(tmp_path):
-    with pytest.raises(grid.GridError, match="no shipped LLM profiles for beauty.*--allow-generate"):
-        grid.build_profile_file(str(tmp_path), "beauty", "llm", data_path=str(tmp_path))
+@pytest.mark.slow
+def test_llm_profiles_outside_the_shipped_cache_are_not_generated_silently(tmp_path):
+    # the temporal split's profiles come from pre-cut histories: other prompts than the shipped ones
+    with pytest.raises(grid.GridError, match=r"do not cover.*--cut-quantile 0.8.*--allow-generate"):
+        grid.build_profile_file(str(tmp_path), "ml-100k-temporal", "llm")
+    assert not os.path.exists(tmp_path / "ml-100k-temporal" / "llm" / "ml-100k-temporal.user")
+
+
+def test_temporal_split_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    budget = tmp_path / "b.yaml"
+    budget.write_text("MAX_ITEM_LIST_LENGTH: 7\n")
+    config = grid.recbole_data_config("ml-100k-temporal", str(budget), log=lambda *_: None)
+    assert config == {"data_path": os.path.join("output", "data", "len7"),
+                      "benchmark_filename": ["train", "valid", "test"], "load_col": None}
+    folder = tmp_path / "output" / "data" / "len7" / "ml-100k-temporal"
+    with open(folder / "ml-100k-temporal.train.inter") as f:
+        lengths = [len(line.split("\t")[1].split()) for line in list(f)[1:]]
+    assert max(lengths) == 7
+    assert json.loads((folder / "ml-100k-temporal.split.json").read_text())["profile_option"] == "--cut-quantile 0.8"
+    assert grid.recbole_data_config("ml-100k", str(budget)) == {}
 
 
 @pytest.fixture(scope="module")
