@@ -59,18 +59,23 @@ DEFAULT_VARIANTS = ("baseline", "kd", "kd_metadata", "kd_random")
 class GridDataset:
     """``source``: the atomic dataset; ``data_path``: where it lives (None: RecBole's bundled copy);
     ``category_field``/``noun``: the metadata control's text; ``temporal``: (valid, test) cut
-    quantiles of a global temporal split (RecBole benchmark files), or None for leave-one-out."""
+    quantiles of a global temporal split (RecBole benchmark files), or None for leave-one-out;
+    ``cold_start``: the source is ml-100k after the item cold-start protocol
+    (``dataset_converters.cold_start``, default options), written on first use."""
 
     source: str
     data_path: Optional[str]
     category_field: str
     noun: str
     temporal: Optional[Tuple[float, float]] = None
+    cold_start: bool = False
 
 
 DATASETS = {
     "ml-100k": GridDataset("ml-100k", None, "class", "genres"),
     "ml-100k-temporal": GridDataset("ml-100k", None, "class", "genres", temporal=(0.8, 0.9)),
+    "ml-100k-coldstart": GridDataset("ml-100k-coldstart", os.path.join("output", "data"), "class", "genres",
+                                     cold_start=True),
     "beauty": GridDataset("beauty", os.path.join("output", "data"), "categories", "categories"),
 }
 
@@ -97,7 +102,14 @@ def ensure_source(dataset, log=print):
     if spec.data_path is None:
         return None
     target = os.path.join(spec.data_path, spec.source, f"{spec.source}.inter")
-    if not os.path.exists(target):
+    if not os.path.exists(target) and spec.cold_start:
+        from dataset_converters.cold_start import write_cold_start
+        from recbole_llmkd.profiles.metadata import dataset_files
+
+        folder, info = write_cold_start(os.path.dirname(dataset_files("ml-100k")[0]), "ml-100k", spec.data_path,
+                                        spec.source)
+        log(f"cold-start dataset written to {folder}: {len(info['cold_test_users'])} cold-start test users")
+    elif not os.path.exists(target):
         from dataset_converters import convert
 
         raw = os.path.join(SHARED_DATA, "amazon-beauty-5core")
@@ -223,6 +235,15 @@ def _random_profiles(work, dataset, data_path, allow_generate, user_file, log):
     return user_file
 
 
+def subsets(dataset):
+    """Named groups of test users to report on separately (the cold-start users)."""
+    spec = DATASETS[dataset]
+    if not spec.cold_start:
+        return {}
+    with open(os.path.join(spec.data_path, spec.source, f"{spec.source}.cold.json"), encoding="utf-8") as f:
+        return {"cold_target": json.load(f)["cold_test_users"]}
+
+
 def budget_file(budget):
     """A budget name (``benchmarks/budgets/<name>.yaml``) or the path of a YAML file."""
     path = budget if budget.endswith((".yaml", ".yml")) else os.path.join(ROOT, "benchmarks", "budgets", f"{budget}.yaml")
@@ -253,7 +274,7 @@ def run_cell(args, dataset, model, variant, seed, log=print):
         config.update(overrides)
     out = run_path(args.results, budget_name(args.budget), dataset, model, variant, seed)
     job = {"model": name, "dataset": dataset, "config_dict": config, "config_files": [budget_file(args.budget)],
-           "out": out, "cell": {"budget": budget_name(args.budget), "dataset": dataset, "model": model, "variant": variant,
+           "out": out, "subsets": subsets(dataset), "cell": {"budget": budget_name(args.budget), "dataset": dataset, "model": model, "variant": variant,
                                 "seed": seed, "command": cell_command(args.budget, dataset, model, variant, seed)}}
     if args.device != "auto":
         config["use_gpu"] = args.device != "cpu"
@@ -273,6 +294,7 @@ def run_job(job):
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value flags from sys.argv: the job is not one
     result = train_and_test(job["model"], job["dataset"], job["config_dict"], job["config_files"])
     result["cell"] = job["cell"]
+    result["subsets"] = job["subsets"]
     os.makedirs(os.path.dirname(job["out"]), exist_ok=True)
     write_text_atomic(job["out"], json.dumps(result) + "\n")
 

@@ -72,15 +72,31 @@ def mean_std(values):
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
-def paired_tests(baseline, variant):
-    """``(seeds, p_seed, p_user, n_users)`` over the seeds both groups have."""
+def subset_mask(run, subset):
+    """Boolean mask over ``run``'s test users: all of them, or those of ``run["subsets"][subset]``."""
+    users = run["per_user"].get("user", run["per_user"]["user_index"])
+    if subset is None:
+        return np.ones(len(users), dtype=bool)
+    wanted = set(run.get("subsets", {}).get(subset, []))
+    return np.array([str(u) in wanted for u in users])
+
+
+def metric_value(run, metric, subset=None):
+    if subset is None:
+        return run["test_result"][metric]
+    return float(np.asarray(run["per_user"][metric])[subset_mask(run, subset)].mean())
+
+
+def paired_tests(baseline, variant, subset=None):
+    """``(seeds, p_seed, p_user, n_users)`` over the seeds both groups have (and the users of
+    ``subset``, when given)."""
     from scipy import stats
 
     seeds = sorted(set(baseline) & set(variant))
     if not seeds:
         return seeds, None, None, 0
-    a = [baseline[s]["test_result"][TEST_METRIC] for s in seeds]
-    b = [variant[s]["test_result"][TEST_METRIC] for s in seeds]
+    a = [metric_value(baseline[s], TEST_METRIC, subset) for s in seeds]
+    b = [metric_value(variant[s], TEST_METRIC, subset) for s in seeds]
     p_seed = None
     if len(seeds) >= 2 and np.any(np.asarray(a) != np.asarray(b)):
         p_seed = float(stats.ttest_rel(b, a).pvalue)
@@ -89,11 +105,22 @@ def paired_tests(baseline, variant):
         for run in (baseline[s], variant[s]):
             if run["per_user"]["user_index"] != users:
                 raise ReportError(f"{run['path']}: test users differ from {baseline[seeds[0]]['path']}")
-    per_user_a = np.mean([baseline[s]["per_user"][TEST_METRIC] for s in seeds], axis=0)
-    per_user_b = np.mean([variant[s]["per_user"][TEST_METRIC] for s in seeds], axis=0)
+    mask = subset_mask(baseline[seeds[0]], subset)
+    per_user_a = np.mean([baseline[s]["per_user"][TEST_METRIC] for s in seeds], axis=0)[mask]
+    per_user_b = np.mean([variant[s]["per_user"][TEST_METRIC] for s in seeds], axis=0)[mask]
     differs = per_user_a != per_user_b
     p_user = float(stats.wilcoxon(per_user_b[differs], per_user_a[differs]).pvalue) if differs.sum() >= 10 else None
-    return seeds, p_seed, p_user, len(users)
+    return seeds, p_seed, p_user, int(mask.sum())
+
+
+def compare(baseline, variant, subset=None):
+    seeds, p_seed, p_user, n_users = paired_tests(baseline, variant, subset)
+    if not seeds:
+        return None
+    base_mean = np.mean([metric_value(baseline[s], TEST_METRIC, subset) for s in seeds])
+    var_mean = np.mean([metric_value(variant[s], TEST_METRIC, subset) for s in seeds])
+    return {"seeds": seeds, "metric": TEST_METRIC, "relative_change": float(var_mean / base_mean - 1) if base_mean else None,
+            "p_seed_ttest": p_seed, "p_user_wilcoxon": p_user, "users": n_users}
 
 
 def summarize(runs):
@@ -115,13 +142,15 @@ def summarize(runs):
         row["best_epochs"] = [r["best_epoch"] for r in runs_list]
         baseline = groups.get((dataset, model, "baseline"))
         if variant != "baseline" and baseline:
-            seeds, p_seed, p_user, n_users = paired_tests(baseline, seeds_runs)
-            if seeds:
-                base_mean = np.mean([baseline[s]["test_result"][TEST_METRIC] for s in seeds])
-                var_mean = np.mean([seeds_runs[s]["test_result"][TEST_METRIC] for s in seeds])
-                row["paired"] = {"seeds": seeds, "metric": TEST_METRIC,
-                                 "relative_change": float(var_mean / base_mean - 1) if base_mean else None,
-                                 "p_seed_ttest": p_seed, "p_user_wilcoxon": p_user, "users": n_users}
+            paired = compare(baseline, seeds_runs)
+            if paired:
+                row["paired"] = paired
+        for subset in sorted({name for r in runs_list for name in r.get("subsets", {})}):
+            entry = {m: mean_std([metric_value(r, m, subset) for r in runs_list]) for m in ("recall@10", "ndcg@10")}
+            entry["users"] = int(subset_mask(runs_list[0], subset).sum())
+            if variant != "baseline" and baseline:
+                entry["paired"] = compare(baseline, seeds_runs, subset)
+            row.setdefault("subsets", {})[subset] = entry
         rows.append(row)
     return rows
 
@@ -155,6 +184,18 @@ def format_tables(rows):
         lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {_pm(row['train_s_per_epoch'], 1)} | "
                      f"{ratio} | {_pm(row['inference_s'], 3)} | {row['peak_memory_mb'][0]:.0f} | "
                      f"{'/'.join(map(str, row['epochs']))} ({', '.join(map(str, row['best_epochs']))}) |")
+    subset_rows = [(row, name, entry) for row in rows for name, entry in row.get("subsets", {}).items()]
+    if subset_rows:
+        lines += ["", "Test users in a subset (cold_target: users whose test item is a cold-start item):", "",
+                  "| dataset | model | variant | subset | users | Recall@10 | NDCG@10 | ΔNDCG@10 | p (seeds) | p (users) |",
+                  "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        for row, name, entry in subset_rows:
+            paired = entry.get("paired") or {}
+            change = paired.get("relative_change")
+            lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {name} | {entry['users']} | "
+                         f"{_pm(entry['recall@10'])} | {_pm(entry['ndcg@10'])} | "
+                         f"{'-' if change is None else f'{change:+.1%}'} | {_p(paired.get('p_seed_ttest'))} | "
+                         f"{_p(paired.get('p_user_wilcoxon'))} |")
     lines += ["", "Rerun a row:", ""] + [f"    {row['command']}" for row in rows]
     return "\n".join(lines) + "\n"
 

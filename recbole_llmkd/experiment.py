@@ -8,7 +8,7 @@
   the validation passes;
 * ``inference_seconds``: one full-ranking evaluation of the test set with the best checkpoint
   already loaded (the checkpoint load is not timed);
-* ``per_user``: every test user's metric values, read from the same ``rec.topk`` structure that
+* ``per_user``: every test user (internal index and raw token) and their metric values, read from the same ``rec.topk`` structure that
   RecBole's evaluator averages, so the per-user means equal RecBole's ``test_result``; they feed
   the paired tests;
 * ``split``: a fingerprint (sha256) of the training sequences and of the test targets: two runs
@@ -104,9 +104,9 @@ class PerUserRecorder:
                     self.values[f"{metric.lower()}@{k}"] = per_user[:, k - 1]
         return self._evaluator.evaluate(struct)
 
-    def per_user(self):
+    def per_user(self, dataset):
         users = np.concatenate(self.users) if self.users else np.zeros(0, dtype=np.int64)
-        return {"user_index": users.tolist(),
+        return {"user_index": users.tolist(), "user": [str(u) for u in dataset.id2token(self.uid_field, users)],
                 **{name: [round(float(v), 6) for v in values] for name, values in (self.values or {}).items()}}
 
 
@@ -216,7 +216,7 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
         "valid_score_bigger": bool(config["valid_metric_bigger"]),
         "best_valid_result": {k: float(v) for k, v in best_valid_result.items()},
         "test_result": {k: float(v) for k, v in test_result.items()},
-        "per_user": recorder.per_user(),
+        "per_user": recorder.per_user(test_data._dataset),
         "split": split_fingerprint(train_data, test_data, config),
         "epochs_trained": len(epoch_seconds),
         "best_epoch": best["epoch"],

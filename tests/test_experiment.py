@@ -53,3 +53,11 @@ def test_timings_and_history(runs):
     assert base["kd_history"] is None
     assert [(h["epoch"], h["stage"]) for h in kd["kd_history"]] == [(0, 1), (1, 2)]
     assert kd["config"]["kd_alpha"] == 0.4
+
+
+@pytest.mark.slow
+def test_per_user_tokens_are_raw_user_ids(runs):
+    per_user = runs[0]["per_user"]
+    assert len(per_user["user"]) == len(per_user["user_index"])
+    assert all(token.isdigit() and 1 <= int(token) <= 943 for token in per_user["user"])
+    assert len(set(per_user["user"])) == len(per_user["user"])

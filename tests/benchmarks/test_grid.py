@@ -123,3 +123,17 @@ def test_report_on_the_tiny_grid(tiny_grid):
     assert "| ml-100k | SASRec | kd_random | 1 |" in tables
     for name in ("ndcg_per_seed.png", "train_time.png"):
         assert (folder / "results" / "tiny" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cold_start_dataset_is_written_once_and_names_its_users(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    messages = []
+    assert grid.recbole_data_config("ml-100k-coldstart", "cpu", log=messages.append) == {
+        "data_path": os.path.join("output", "data")}
+    assert len(messages) == 1 and "cold-start test users" in messages[0]
+    cold_users = grid.subsets("ml-100k-coldstart")["cold_target"]
+    info = json.loads((tmp_path / "output" / "data" / "ml-100k-coldstart" / "ml-100k-coldstart.cold.json").read_text())
+    assert cold_users == info["cold_test_users"] and len(cold_users) == 400  # seed 0, defaults
+    grid.recbole_data_config("ml-100k-coldstart", "cpu", log=messages.append)
+    assert len(messages) == 1  # reused, not rewritten
+    assert grid.subsets("ml-100k") == {}

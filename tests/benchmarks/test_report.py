@@ -13,7 +13,7 @@ def run(variant, seed, per_user, split="s", dataset="ml-100k"):
     return {"cell": {"dataset": dataset, "model": "SASRec", "variant": variant, "seed": seed,
                      "command": f"python benchmarks/grid.py --variants {variant} --seeds {seed}"},
             "test_result": {"recall@10": mean, "ndcg@10": mean, "recall@20": mean, "ndcg@20": mean},
-            "per_user": {"user_index": list(range(1, len(per_user) + 1)), "ndcg@10": per_user},
+            "per_user": {"user_index": list(range(1, len(per_user) + 1)), "ndcg@10": per_user, "recall@10": per_user},
             "split": {"train": "t", "test": split}, "train_seconds_per_epoch": 10.0 + seed,
             "inference_seconds": 0.5, "peak_memory_mb": 100.0, "epochs_trained": 8, "best_epoch": 7,
             "path": f"{variant}/seed{seed}.json"}
@@ -62,3 +62,18 @@ def test_tables_show_mean_std_change_and_commands(runs):
     tables = report.format_tables(report.summarize(runs))
     assert "| ml-100k | SASRec | kd | 3 |" in tables and "±" in tables
     assert "python benchmarks/grid.py --variants kd --seeds 1 2 3" in tables
+
+
+def test_subset_metrics_use_only_the_subset_users(runs):
+    for r in runs:
+        r["per_user"]["user"] = [str(u) for u in r["per_user"]["user_index"]]
+        r["subsets"] = {"cold_target": ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"]}
+    rows = report.summarize(runs)
+    base, kd = rows
+    first = [r for r in runs if r["cell"]["variant"] == "baseline"]
+    expected = [np.mean(r["per_user"]["ndcg@10"][:12]) for r in first]
+    assert base["subsets"]["cold_target"]["ndcg@10"] == pytest.approx((np.mean(expected), np.std(expected, ddof=1)))
+    assert base["subsets"]["cold_target"]["users"] == 12
+    paired = kd["subsets"]["cold_target"]["paired"]
+    assert paired["users"] == 12 and paired["relative_change"] == pytest.approx(0.02 / np.mean(expected))
+    assert "| ml-100k | SASRec | kd | cold_target | 12 |" in report.format_tables(rows)
