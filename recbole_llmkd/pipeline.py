@@ -58,6 +58,19 @@ def build_profiles(dataset, out_dir, profile_config_files=(), regenerate=False, 
     return config.user_path, summaries
 
 
+def recbole_data_path(model, dataset, config_file_list=None, config_dict=None):
+    """The folder holding ``<dataset>/`` as RecBole resolves it (config files, dict and ``--data_path=``
+    flags), for the profile pipeline to read the same files."""
+    from recbole.config import Config
+
+    from recbole_llmkd.quick_start import with_ce_defaults
+    from recbole_llmkd.registry import register
+
+    register()
+    config = Config(model, dataset, config_file_list, with_ce_defaults(model, dataset, config_file_list, config_dict))
+    return os.path.dirname(os.path.normpath(config["data_path"]))
+
+
 def table_rows(runs):
     rows = []
     for run in runs:
@@ -164,8 +177,9 @@ def run_pipeline(dataset="ml-100k", model="SASRec", output_dir=None, config_dict
     stage(0)
     summaries = None
     if profile_file is None:
+        data_path = recbole_data_path(baseline, dataset, config_file_list, config)
         profile_file, summaries = build_profiles(dataset, os.path.join(out_dir, "profiles"), profile_config_files,
-                                                 regenerate, config.get("data_path"), progress)
+                                                 regenerate, data_path, progress)
     bar.update()
     runs = []
     for i, (name, extra) in enumerate([(baseline, {}), (kd, {"kd_profile_file": profile_file})], start=1):

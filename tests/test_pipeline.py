@@ -64,3 +64,25 @@ def test_main_job_on_a_reduced_config(run_dir):
     assert report["split"] == base["split"] and report["rows"] == rows
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| model | recall@10 | ndcg@10 |" in (out / "results.md").read_text()
+
+
+def test_profile_stage_reads_the_files_recbole_reads(run_dir):
+    from recbole_llmkd.pipeline import recbole_data_path
+
+    bundled = recbole_data_path("SASRec", "ml-100k", config_dict={"checkpoint_dir": "saved"})
+    assert os.path.isfile(os.path.join(bundled, "ml-100k", "ml-100k.inter"))  # RecBole's own copy
+    assert recbole_data_path("SASRec", "beauty", config_dict={"data_path": "dataset", "checkpoint_dir": "saved"}) \
+        == "dataset"
+
+
+@pytest.mark.slow
+def test_bert4rec_pair_with_a_given_profile_file(run_dir, profile_file):
+    rows = run_recbole_kd.main([
+        "--pipeline", "-d", "ml-100k", "-m", "BERT4RecKD", "--output_dir", "out", "--profile_file", str(profile_file),
+        "--epochs=2", "--hidden_size=16", "--inner_size=32", "--MAX_ITEM_LIST_LENGTH=10",
+        "--user_inter_num_interval=[0,40]", "--state=WARNING", "--show_progress=False",
+    ])
+    assert [row["model"] for row in rows] == ["BERT4Rec", "BERT4RecKD"]
+    assert not (run_dir / "out" / "profiles").exists()  # the profile stages were skipped
+    kd = json.loads((run_dir / "out" / "runs" / "BERT4RecKD.json").read_text())
+    assert kd["config"]["kd_profile_file"] == str(profile_file) and kd["kd_history"][0]["stage"] == 1
