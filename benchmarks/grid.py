@@ -31,7 +31,6 @@ import os
 import subprocess
 import sys
 import time
-
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -217,7 +216,7 @@ def _metadata_texts(config, dataset):
                              config.time_field, holdout, config.normalized_time)
     os.makedirs(config.out, exist_ok=True)
     with atomic_open(os.path.join(config.out, "profiles.jsonl")) as f:
-        for user, text in category_texts(shares, noun).items():
+        for user, text in category_texts(shares, spec.noun).items():
             f.write(json.dumps({"user": user, "prompt_hash": "metadata", "model": "none", "profile": text}) + "\n")
 
 

@@ -137,3 +137,21 @@ def test_cold_start_dataset_is_written_once_and_names_its_users(tmp_path, monkey
     grid.recbole_data_config("ml-100k-coldstart", "cpu", log=messages.append)
     assert len(messages) == 1  # reused, not rewritten
     assert grid.subsets("ml-100k") == {}
+
+
+@pytest.mark.slow
+def test_temporal_metadata_profiles_use_pre_cut_interactions_only(tmp_path):
+    from recbole_llmkd.profiles.metadata import category_shares, category_texts
+    from recbole_llmkd.profiles.split import temporal_cut
+    from tests.conftest import ML100K_DIR
+
+    user_file = grid.build_profile_file(str(tmp_path), "ml-100k-temporal", "metadata", log=lambda *_: None)
+    with open(tmp_path / "ml-100k-temporal" / "metadata" / "profiles.jsonl") as f:
+        texts = {r["user"]: r["profile"] for r in map(json.loads, f)}
+    inter, _ = read_atomic(os.path.join(ML100K_DIR, "ml-100k.inter"))
+    item, _ = read_atomic(os.path.join(ML100K_DIR, "ml-100k.item"))
+    before = inter[inter["timestamp"].astype(float) < temporal_cut(inter, 0.8)]
+    expected = category_texts(category_shares(before, item, "class", holdout=0))
+    assert texts == expected and len(texts) == before["user_id"].nunique() == 751
+    profiles, _ = read_atomic(user_file)
+    assert sorted(profiles["user_id"].astype(str)) == sorted(expected)
