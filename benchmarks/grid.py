@@ -158,7 +158,8 @@ def build_profile_file(work, dataset, source, data_path=None, allow_generate=Fal
         raise GridError(f"unknown dataset {dataset!r}; the grid knows {sorted(DATASETS)}")
     spec = DATASETS[dataset]
     cut = spec.temporal[0] if spec.temporal else None  # temporal: profiles from training (pre-valid-cut) data only
-    config = load_config([], dataset=spec.source, data_path=data_path, output_dir=out, cut_quantile=cut)
+    config = load_config([], dataset=spec.source, data_path=data_path, output_dir=out, cut_quantile=cut,
+                         user_file=user_file)
     if source == "llm":
         _llm_profiles(config, dataset, out, allow_generate)
         for step in ("embed", "reduce", "write"):
