@@ -271,3 +271,16 @@ def finish(name, output_dir, inter, item=None, user=None, yaml_text=None,
         interactions=len(frame), fields={suffix: list(t.types) for suffix, t in tables.items()},
     )
     return folder, summary
+
+
+def derived_dataset_parser(prog, description, suffix):
+    """The command line shared by the protocols derived from an atomic dataset (temporal split,
+    cold start): which dataset, where it is, where the derived one goes and its name."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--dataset", "-d", default="ml-100k")
+    parser.add_argument("--data-path", default=None, help="folder holding <dataset>/ (ml-100k: RecBole's copy)")
+    parser.add_argument("--output", required=True, help="RecBole data_path for the derived dataset")
+    parser.add_argument("--name", default=None, help=f"default: <dataset>-{suffix}")
+    return parser

@@ -16,14 +16,14 @@ be built from its own ``.inter`` (the profile pipeline on ``-d <name>``), which 
 removed interactions. The ``.item`` file is copied alongside.
 """
 
-import argparse
 import json
 import os
 import shutil
 
 import numpy as np
 
-from dataset_converters.base import ConversionError
+from dataset_converters.base import ConversionError, derived_dataset_parser
+from recbole_llmkd.profiles.metadata import dataset_files
 from recbole_llmkd.profiles.atomic import atomic_open, read_atomic, write_text_atomic
 from recbole_llmkd.profiles.split import recbole_time_key
 
@@ -97,11 +97,7 @@ def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m dataset_converters.cold_start", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", "-d", default="ml-100k")
-    parser.add_argument("--data-path", default=None, help="folder holding <dataset>/ (ml-100k: RecBole's copy)")
-    parser.add_argument("--output", required=True, help="RecBole data_path for the new dataset")
-    parser.add_argument("--name", default=None, help="default: <dataset>-coldstart")
+    parser = derived_dataset_parser("python -m dataset_converters.cold_start", __doc__.splitlines()[0], "coldstart")
     parser.add_argument("--cold-fraction", type=float, default=0.4)
     parser.add_argument("--removed-share", type=float, default=0.5)
     parser.add_argument("--keep", type=int, default=3)
@@ -109,8 +105,6 @@ def main(argv=None):
     parser.add_argument("--raw-time", action="store_true",
                         help="RecBole does not normalise the time field of this dataset (ml-100k's YAML does)")
     args = parser.parse_args(argv)
-    from recbole_llmkd.profiles.metadata import dataset_files
-
     inter_path, _ = dataset_files(args.dataset, args.data_path)
     folder, info = write_cold_start(os.path.dirname(inter_path), args.dataset, args.output, args.name,
                                     normalized_time=not args.raw_time, cold_fraction=args.cold_fraction,

@@ -24,13 +24,13 @@ item_id:token``, histories truncated to the ``--max-len`` most recent items: set
 ``benchmark_filename: [train, valid, test]`` and ``dataset: <name>`` (default name: ``<dataset>-temporal``).
 """
 
-import argparse
 import json
 import os
 
 import numpy as np
 
-from dataset_converters.base import ConversionError
+from dataset_converters.base import ConversionError, derived_dataset_parser
+from recbole_llmkd.profiles.metadata import dataset_files
 from recbole_llmkd.profiles.atomic import atomic_open, read_atomic, write_text_atomic
 from recbole_llmkd.profiles.split import temporal_cut
 
@@ -98,18 +98,11 @@ def write_split(inter_path, output_dir, name, valid_quantile=0.8, test_quantile=
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m dataset_converters.temporal_split",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", "-d", default="ml-100k")
-    parser.add_argument("--data-path", default=None, help="folder holding <dataset>/ (ml-100k: RecBole's copy)")
-    parser.add_argument("--output", required=True, help="RecBole data_path for the split dataset")
-    parser.add_argument("--name", default=None, help="default: <dataset>-temporal")
+    parser = derived_dataset_parser("python -m dataset_converters.temporal_split", __doc__.splitlines()[0], "temporal")
     parser.add_argument("--valid-quantile", type=float, default=0.8)
     parser.add_argument("--test-quantile", type=float, default=0.9)
     parser.add_argument("--max-len", type=int, default=50, help="= RecBole's MAX_ITEM_LIST_LENGTH")
     args = parser.parse_args(argv)
-    from recbole_llmkd.profiles.metadata import dataset_files
-
     inter_path, _ = dataset_files(args.dataset, args.data_path)
     folder, summary = write_split(inter_path, args.output, args.name or f"{args.dataset}-temporal",
                                   args.valid_quantile, args.test_quantile, args.max_len)
