@@ -28,7 +28,7 @@ MODEL_PAIRS = {name: pair for pair in _PAIRS for name in pair}  # -m may name ei
 
 # A CPU-sized budget: 6 epochs of SASRec on ml-100k take ~5 minutes on 2 cores, so the whole job
 # (both models and the profiles) stays under 15 minutes there. Override with --key=value flags.
-DEFAULT_BUDGET = {"epochs": 6, "MAX_ITEM_LIST_LENGTH": 20}
+DEFAULT_BUDGET = {"epochs": 6, "MAX_ITEM_LIST_LENGTH": 20, "topk": [10, 20]}
 
 TABLE_COLUMNS = ("model", "recall@10", "ndcg@10", "recall@20", "ndcg@20", "train_s_per_epoch", "inference_s",
                  "epochs", "best_epoch")
@@ -113,7 +113,7 @@ def plot_results(rows, path, title):
     import matplotlib.pyplot as plt
 
     fig, (quality, cost) = plt.subplots(1, 2, figsize=(9, 3.6))
-    metrics = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
+    metrics = [m for m in ("recall@10", "ndcg@10", "recall@20", "ndcg@20") if any(row[m] is not None for row in rows)]
     width = 0.8 / len(rows)
     for i, row in enumerate(rows):
         xs = [m + i * width for m in range(len(metrics))]
