@@ -28,6 +28,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks.grid import DEFAULT_VARIANTS, VARIANTS  # noqa: E402
+from recbole_llmkd.pipeline import save_figure  # noqa: E402
 
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 TEST_METRIC = "ndcg@10"
@@ -222,7 +223,7 @@ def plot_ndcg_per_seed(rows, runs, path):
         ax.set_title(f"{dataset} · {model}")
         ax.set_ylabel("test NDCG@10 (dots: seeds, bar: mean)")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_train_overhead(rows, path):
@@ -242,16 +243,7 @@ def plot_train_overhead(rows, path):
     ax.set_ylabel("train seconds / epoch (median epoch, mean ± std over seeds)")
     ax.set_title("training time per epoch (grid runs; see cost.md for interleaved timing)")
     fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig, path):
-    import matplotlib.pyplot as plt
-
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def main(argv=None):

@@ -88,9 +88,8 @@ def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=
         kept.to_csv(f, sep="\t", header=False, index=False, lineterminator="\n")
     item_path = os.path.join(folder_in, f"{dataset}.item")
     if os.path.exists(item_path):
-        tmp = os.path.join(folder, f".tmp-{name}.item")
-        shutil.copyfile(item_path, tmp)
-        os.replace(tmp, os.path.join(folder, f"{name}.item"))
+        with open(item_path, "rb") as src, atomic_open(os.path.join(folder, f"{name}.item"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
     info = {"source": os.path.abspath(inter_path), "interactions": len(inter), "kept": len(kept), **info}
     write_text_atomic(os.path.join(folder, f"{name}.cold.json"), json.dumps(info, indent=2) + "\n")
     return folder, info

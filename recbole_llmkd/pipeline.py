@@ -21,7 +21,7 @@ import time
 from tqdm import tqdm
 
 from recbole_llmkd.experiment import train_and_test
-from recbole_llmkd.profiles.atomic import write_text_atomic
+from recbole_llmkd.profiles.atomic import atomic_open, write_text_atomic
 
 _PAIRS = [("SASRec", "SASRecKD"), ("BERT4Rec", "BERT4RecKD")]
 MODEL_PAIRS = {name: pair for pair in _PAIRS for name in pair}  # -m may name either model of a pair
@@ -127,10 +127,16 @@ def plot_results(rows, path, title):
     cost.set_title("training cost")
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path):
+    """Write ``fig`` as PNG to ``path`` atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -145,12 +151,10 @@ def write_report(out_dir, dataset, runs, profile_summaries, seconds):
     write_text_atomic(os.path.join(out_dir, "results.md"),
                       f"# {dataset}: {' vs '.join(r['model'] for r in rows)}\n\n{table}\n\n"
                       f"Same split (sha256 of training sequences / test targets): {split['train']} / {split['test']}\n")
-    csv_path = os.path.join(out_dir, "results.csv")
-    with open(csv_path + ".tmp", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
+    with atomic_open(os.path.join(out_dir, "results.csv")) as f:
+        writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(csv_path + ".tmp", csv_path)
     plot_results(rows, os.path.join(out_dir, "results.png"), f"{dataset}, same split, seed {runs[0]['seed']}")
     return rows, table
 
