@@ -89,13 +89,13 @@ def metric_value(run, metric, subset=None):
 
 
 def paired_tests(baseline, variant, subset=None):
-    """``(seeds, p_seed, p_user, n_users)`` over the seeds both groups have (and the users of
-    ``subset``, when given)."""
+    """``(seeds, means, p_seed, p_user, n_users)`` over the seeds both groups have (and the users of
+    ``subset``, when given); ``means``: the baseline's and the variant's mean over those seeds."""
     from scipy import stats
 
     seeds = sorted(set(baseline) & set(variant))
     if not seeds:
-        return seeds, None, None, 0
+        return seeds, None, None, None, 0
     a = [metric_value(baseline[s], TEST_METRIC, subset) for s in seeds]
     b = [metric_value(variant[s], TEST_METRIC, subset) for s in seeds]
     p_seed = None
@@ -111,15 +111,14 @@ def paired_tests(baseline, variant, subset=None):
     per_user_b = np.mean([variant[s]["per_user"][TEST_METRIC] for s in seeds], axis=0)[mask]
     differs = per_user_a != per_user_b
     p_user = float(stats.wilcoxon(per_user_b[differs], per_user_a[differs]).pvalue) if differs.sum() >= 10 else None
-    return seeds, p_seed, p_user, int(mask.sum())
+    return seeds, (float(np.mean(a)), float(np.mean(b))), p_seed, p_user, int(mask.sum())
 
 
 def compare(baseline, variant, subset=None):
-    seeds, p_seed, p_user, n_users = paired_tests(baseline, variant, subset)
+    seeds, means, p_seed, p_user, n_users = paired_tests(baseline, variant, subset)
     if not seeds:
         return None
-    base_mean = np.mean([metric_value(baseline[s], TEST_METRIC, subset) for s in seeds])
-    var_mean = np.mean([metric_value(variant[s], TEST_METRIC, subset) for s in seeds])
+    base_mean, var_mean = means
     return {"seeds": seeds, "metric": TEST_METRIC, "relative_change": float(var_mean / base_mean - 1) if base_mean else None,
             "p_seed_ttest": p_seed, "p_user_wilcoxon": p_user, "users": n_users}
 
