@@ -22,11 +22,15 @@ from recbole_llmkd.profiles.split import training_interactions
 def category_shares(inter, item, category_field, user_field="user_id", item_field="item_id",
                     time_field="timestamp", holdout=2, normalized_time=True):
     """DataFrame users × categories (sorted), each row summing to 1; ``holdout`` and
-    ``normalized_time`` as in :func:`training_interactions`."""
+    ``normalized_time`` as in :func:`training_interactions`. A category that every item carries
+    (Amazon's root category "Beauty") says nothing about a user and is left out."""
     if category_field not in item.columns:
         raise KeyError(f"item table has no column {category_field!r}; columns: {list(item.columns)}")
     train = training_interactions(inter, user_field, time_field, holdout, normalized_time)
     categories = item.set_index(item_field)[category_field].fillna("").str.split().explode().dropna()
+    carried_by = categories.reset_index().drop_duplicates().groupby(category_field)[item_field].size()
+    universal = carried_by.index[carried_by == item[item_field].nunique()]
+    categories = categories[~categories.isin(universal)]
     pairs = train[[user_field, item_field]].merge(
         categories.rename("category").reset_index(), on=item_field, how="inner"
     )
@@ -37,11 +41,13 @@ def category_shares(inter, item, category_field, user_field="user_id", item_fiel
 def category_texts(shares, noun="genres", top=5):
     """``{user: text}``: the user's ``top`` categories by share, as a sentence the sentence encoder
     embeds like an LLM profile, e.g. ``"Favourite genres: Drama 41%, Comedy 26%, Action 12%."``
-    (the benchmark's "item metadata, no LLM" control)."""
+    (the benchmark's "item metadata, no LLM" control). Underscores, which the converters put
+    inside a token (``Hair_Care``), are shown as spaces."""
     texts = {}
     for user, row in shares.iterrows():
         best = row[row > 0].sort_values(ascending=False, kind="stable").head(top)
-        texts[str(user)] = f"Favourite {noun}: " + ", ".join(f"{name} {share:.0%}" for name, share in best.items()) + "."
+        texts[str(user)] = f"Favourite {noun}: " + ", ".join(
+            f"{str(name).replace('_', ' ')} {share:.0%}" for name, share in best.items()) + "."
     return texts
 
 

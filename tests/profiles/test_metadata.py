@@ -27,6 +27,15 @@ def test_category_texts_name_the_top_shares_in_order():
     assert category_texts(shares, noun="categories", top=1)["u"] == "Favourite categories: Drama 60%."
 
 
+def test_a_category_on_every_item_is_left_out_and_underscores_read_as_spaces():
+    item = ITEM.assign(categories=["Beauty Hair_Care", "Beauty Skin_Care", "Beauty"])
+    shares = category_shares(INTER, item, "categories")
+    # "Beauty" is on all 3 items; u trains on items 1, 2, 3: Hair_Care 1, Skin_Care 1
+    assert shares.columns.tolist() == ["Hair_Care", "Skin_Care"]
+    assert shares.loc["u"].tolist() == pytest.approx([0.5, 0.5])
+    assert category_texts(shares, noun="categories") == {"u": "Favourite categories: Hair Care 50%, Skin Care 50%."}
+
+
 def test_unknown_category_field():
     with pytest.raises(KeyError, match="'genre'"):
         category_shares(INTER, ITEM, "genre")
