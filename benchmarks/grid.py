@@ -265,7 +265,8 @@ def run_cell(args, dataset, model, variant, seed, log=print):
     """Build what the cell needs, then train it in a subprocess that writes the result JSON."""
     source, overrides = VARIANTS[variant]
     config = {"seed": seed, "show_progress": False, "state": "WARNING",
-              "checkpoint_dir": os.path.join(args.work, "saved"), **recbole_data_config(dataset, args.budget, log)}
+              # per cell: RecBole names checkpoints by model and second, so concurrent grids could collide
+              "checkpoint_dir": os.path.join(args.work, "saved", budget_name(args.budget), dataset, model, variant, f"seed{seed}"), **recbole_data_config(dataset, args.budget, log)}
     name = model
     if source is not None:
         name = KD_NAME[model]

@@ -105,6 +105,9 @@ def test_every_cell_writes_its_run_and_a_rerun_skips_it(tiny_grid, capsys):
     assert {json.dumps(r["split"]) for r in runs.values()} == {json.dumps(runs["baseline"]["split"])}
     assert all(r["seed"] == 1 and r["epochs_trained"] == 2 and r["config"]["hidden_size"] == 16 for r in runs.values())
     assert runs["kd_metadata"]["cell"]["command"].endswith("--variants kd_metadata --seeds 1")
+    for variant, model in (("baseline", "SASRec"), ("kd_random", "SASRecKD")):  # one checkpoint folder per cell
+        saved = os.listdir(folder / "work" / "saved" / "tiny" / "ml-100k" / "SASRec" / variant / "seed1")
+        assert len(saved) == 1 and saved[0].startswith(f"{model}-") and saved[0].endswith(".pth")
     assert grid.main(argv) == 0
     assert "3 cells, 3 done, 0 to run" in capsys.readouterr().out
     assert {v: p.stat().st_mtime_ns for v, p in paths.items()} == mtimes
