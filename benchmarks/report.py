@@ -33,6 +33,7 @@ from recbole_llmkd.pipeline import save_figure  # noqa: E402
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 TEST_METRIC = "ndcg@10"
 VARIANT_ORDER = list(DEFAULT_VARIANTS) + [v for v in VARIANTS if v not in DEFAULT_VARIANTS]
+CONTROLS = ("kd_metadata", "kd_random")  # the reviewers' controls: targets built without an LLM
 
 
 class ReportError(RuntimeError):
@@ -145,6 +146,10 @@ def summarize(runs):
             paired = compare(baseline, seeds_runs)
             if paired:
                 row["paired"] = paired
+        if variant == "kd":  # what the LLM adds over "any auxiliary target": KD paired against each control
+            against = {control: compare(groups[(dataset, model, control)], seeds_runs)
+                       for control in CONTROLS if (dataset, model, control) in groups}
+            row["against_controls"] = {c: paired for c, paired in against.items() if paired}
         for subset in sorted({name for r in runs_list for name in r.get("subsets", {})}):
             entry = {m: mean_std([metric_value(r, m, subset) for r in runs_list]) for m in ("recall@10", "ndcg@10")}
             entry["users"] = int(subset_mask(runs_list[0], subset).sum())
@@ -184,6 +189,17 @@ def format_tables(rows):
         lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {_pm(row['train_s_per_epoch'], 1)} | "
                      f"{ratio} | {_pm(row['inference_s'], 3)} | {row['peak_memory_mb'][0]:.0f} | "
                      f"{'/'.join(map(str, row['epochs']))} ({', '.join(map(str, row['best_epochs']))}) |")
+    control_rows = [(row, control, paired) for row in rows for control, paired in row.get("against_controls", {}).items()]
+    if control_rows:
+        lines += ["", "LLM profiles against the controls (kd paired with each control over the seeds both have; "
+                  "Δ: kd's NDCG@10 relative to the control's):", "",
+                  "| dataset | model | kd against | seeds | ΔNDCG@10 | p (seeds) | p (users) |",
+                  "|---|---|---|---:|---:|---:|---:|"]
+        for row, control, paired in control_rows:
+            change = paired["relative_change"]
+            lines.append(f"| {row['dataset']} | {row['model']} | {control} | {len(paired['seeds'])} | "
+                         f"{'-' if change is None else f'{change:+.1%}'} | {_p(paired['p_seed_ttest'])} | "
+                         f"{_p(paired['p_user_wilcoxon'])} |")
     subset_rows = [(row, name, entry) for row in rows for name, entry in row.get("subsets", {}).items()]
     if subset_rows:
         lines += ["", "Test users in a subset (cold_target: users whose test item is a cold-start item):", "",

@@ -45,6 +45,24 @@ def test_means_changes_and_paired_tests(runs):
     assert kd["command"].endswith("--variants kd --seeds 1 2 3")
 
 
+@pytest.mark.parametrize("control", ["kd_metadata", "kd_random"])
+def test_kd_is_paired_against_each_control(runs, control):
+    kd_runs = {r["cell"]["seed"]: r for r in runs if r["cell"]["variant"] == "kd"}
+    # the control is 0.004 * seed below kd for every user, and has seeds 1 and 3 only
+    runs += [run(control, seed, np.asarray(kd_runs[seed]["per_user"]["ndcg@10"]) - 0.004 * seed) for seed in (1, 3)]
+    kd = next(r for r in report.summarize(runs) if r["variant"] == "kd")
+    paired = kd["against_controls"][control]
+    assert list(kd["against_controls"]) == [control] and paired["seeds"] == [1, 3]
+    kd_means = [kd_runs[s]["test_result"]["ndcg@10"] for s in (1, 3)]
+    control_means = [kd_means[0] - 0.004, kd_means[1] - 0.012]
+    assert paired["relative_change"] == pytest.approx(np.mean(kd_means) / np.mean(control_means) - 1)
+    assert paired["p_seed_ttest"] == pytest.approx(stats.ttest_rel(kd_means, control_means).pvalue)
+    assert paired["p_user_wilcoxon"] < 1e-6
+    tables = report.format_tables(report.summarize(runs))
+    assert (f"| ml-100k | SASRec | {control} | 2 | {paired['relative_change']:+.1%} | "
+            f"{paired['p_seed_ttest']:.2g} | <1e-4 |") in tables
+
+
 def test_identical_runs_have_no_test(runs):
     same = [run("baseline", 1, [0.1] * 20), run("kd", 1, [0.1] * 20)]
     kd = report.summarize(same)[1]
