@@ -165,6 +165,10 @@ def _pm(pair, digits=4):
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _change(value):
+    return "-" if value is None else f"{value:+.1%}"
+
+
 def _p(value):
     return "-" if value is None else (f"{value:.2g}" if value >= 1e-4 else "<1e-4")
 
@@ -178,7 +182,7 @@ def format_tables(rows):
         lines.append(
             f"| {row['dataset']} | {row['model']} | {row['variant']} | {len(row['seeds'])} | "
             + " | ".join(_pm(row[m]) for m in METRICS)
-            + f" | {'-' if change is None else f'{change:+.1%}'} | {_p(paired.get('p_seed_ttest'))} | "
+            + f" | {_change(change)} | {_p(paired.get('p_seed_ttest'))} | "
             f"{_p(paired.get('p_user_wilcoxon'))} |")
     lines += ["", "| dataset | model | variant | train s/epoch | ratio to baseline | inference s | peak memory MB | "
               "epochs (best) |", "|---|---|---|---:|---:|---:|---:|---|"]
@@ -198,7 +202,7 @@ def format_tables(rows):
         for row, control, paired in control_rows:
             change = paired["relative_change"]
             lines.append(f"| {row['dataset']} | {row['model']} | {control} | {len(paired['seeds'])} | "
-                         f"{'-' if change is None else f'{change:+.1%}'} | {_p(paired['p_seed_ttest'])} | "
+                         f"{_change(change)} | {_p(paired['p_seed_ttest'])} | "
                          f"{_p(paired['p_user_wilcoxon'])} |")
     subset_rows = [(row, name, entry) for row in rows for name, entry in row.get("subsets", {}).items()]
     if subset_rows:
@@ -210,7 +214,7 @@ def format_tables(rows):
             change = paired.get("relative_change")
             lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {name} | {entry['users']} | "
                          f"{_pm(entry['recall@10'])} | {_pm(entry['ndcg@10'])} | "
-                         f"{'-' if change is None else f'{change:+.1%}'} | {_p(paired.get('p_seed_ttest'))} | "
+                         f"{_change(change)} | {_p(paired.get('p_seed_ttest'))} | "
                          f"{_p(paired.get('p_user_wilcoxon'))} |")
     lines += ["", "Rerun a row:", ""] + [f"    {row['command']}" for row in rows]
     return "\n".join(lines) + "\n"
