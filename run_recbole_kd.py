@@ -2,6 +2,7 @@
 
     python run_recbole_kd.py -m SASRecKD -d ml-100k --kd_profile_file=profiles/ml-100k.user
     python run_recbole_kd.py --pipeline -d ml-100k            # profiles -> SASRec vs SASRecKD -> table
+    python run_recbole_kd.py --pipeline -d ml-100k --preset paper   # the paper's recipe, both models
 
 Unknown ``--key=value`` flags are read by RecBole's Config as configuration overrides (in pipeline
 mode they reach both models' configs).
@@ -12,12 +13,16 @@ import sys
 
 from recbole_llmkd.quick_start import run
 
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", "-m", type=str, default=None,
                         help="name of the model (default SASRecKD; with --pipeline, SASRec: the pair SASRec/SASRecKD)")
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="name of the dataset")
     parser.add_argument("--config_files", type=str, default=None, help="config files, space-separated")
+    parser.add_argument("--preset", type=str, default=None,
+                        help="a shipped preset, read before --config_files (paper: the authors' AdamW, weight "
+                             "decay and clipping for both models, and the paper's distillation)")
     parser.add_argument("--nproc", type=int, default=1, help="the number of processes in this machine")
     parser.add_argument("--ip", type=str, default="localhost", help="the ip of the master node")
     parser.add_argument("--port", type=str, default="5678", help="the port of the master node")
@@ -47,6 +52,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args, _ = build_parser().parse_known_args(argv)  # the rest is read by RecBole's Config from sys.argv
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
+    if args.preset:
+        from recbole_llmkd.presets import with_preset
+
+        config_file_list = with_preset(args.preset, config_file_list)
     if args.pipeline:
         from recbole_llmkd.pipeline import run_pipeline
 

@@ -19,8 +19,14 @@ Variants (the KD ones use the model's kd_* defaults, i.e. the paper's, unless li
 * ``kd_metadata``: toward "Favourite genres: Drama 41%, ..." texts built from the same training
   interactions, embedded and reduced exactly like the LLM profiles (no LLM);
 * ``kd_random``: toward a fixed random N(0, 1) vector per user, of the same dims;
+* ``kd_itemmean``: toward the mean sentence embedding of the user's training items' texts, reduced
+  like the LLM profiles (``recbole_llmkd.profiles.item_mean``: the cheap teacher, no LLM);
 * ``kd_beta10``, ``kd_alpha01``: ablations of the known problem, the uncapped dynamic β
   (``kd_beta_max: 10``; ``kd_alpha: 0.1``), on the LLM profiles.
+
+A KD variant may end in ``-<recipe>`` (``kd-reg``, ``kd_metadata-nce``): the recipe's kd_* keys
+(``RECIPES``) replace the model's defaults for that run; the name without a recipe trains with
+whatever the shipped defaults are (each run's JSON records the keys it used).
 
 Budgets (``benchmarks/budgets/<name>.yaml``) are RecBole config files shared by every run.
 """
@@ -48,8 +54,25 @@ VARIANTS = {
     "kd": ("llm", {}),
     "kd_metadata": ("metadata", {}),
     "kd_random": ("random", {}),
+    "kd_itemmean": ("itemmean", {}),
     "kd_beta10": ("llm", {"kd_beta_max": 10.0}),
     "kd_alpha01": ("llm", {"kd_alpha": 0.1}),
+}
+# Distillation recipes: a KD variant named ``<variant>-<recipe>`` (``kd_metadata-reg``) trains with
+# these kd_* keys on top of the model's defaults. Every recipe spells out all of its keys, so a
+# recipe's runs mean the same thing whatever the shipped defaults are when they are read.
+PAPER_KD = {"kd_alpha": 0.4, "kd_dynamic_scale": True, "kd_beta_max": None, "kd_direction": "profile_to_hidden",
+            "kd_projection": "learned", "kd_loss": "mse", "kd_standardize": False, "kd_reset_optimizer": False,
+            "kd_aggregation": "mean", "kd_layer": -1}
+RECIPES = {
+    # the paper's formulation: learned T, MSE, α 0.4 with the uncapped dynamic β, optimizer kept
+    "paper": PAPER_KD,
+    # a regressor from the pooled state predicts the fixed, standardised profile; fixed weight α
+    "reg": {**PAPER_KD, "kd_direction": "hidden_to_profile", "kd_standardize": True, "kd_alpha": 0.1,
+            "kd_dynamic_scale": False, "kd_reset_optimizer": True},
+    # the same regressor, InfoNCE over the batch's other users (τ 0.1)
+    "nce": {**PAPER_KD, "kd_direction": "hidden_to_profile", "kd_standardize": True, "kd_alpha": 0.1,
+            "kd_dynamic_scale": False, "kd_reset_optimizer": True, "kd_loss": "infonce", "kd_temperature": 0.1},
 }
 DEFAULT_VARIANTS = ("baseline", "kd", "kd_metadata", "kd_random")
 
@@ -81,6 +104,35 @@ DATASETS = {
 
 class GridError(RuntimeError):
     pass
+
+
+def split_variant(variant):
+    """``"kd_metadata-reg"`` -> ``("kd_metadata", "reg")``; ``"kd"`` -> ``("kd", None)``."""
+    base, _, recipe = variant.partition("-")
+    if base not in VARIANTS:
+        raise GridError(f"unknown variant {variant!r}: expected one of {sorted(VARIANTS)}, optionally "
+                        f"followed by -<recipe> ({', '.join(sorted(RECIPES))})")
+    if recipe and recipe not in RECIPES:
+        raise GridError(f"variant {variant!r}: unknown recipe {recipe!r}; recipes: {', '.join(sorted(RECIPES))}")
+    if recipe and VARIANTS[base][0] is None:
+        raise GridError(f"variant {variant!r}: a recipe applies to KD variants only, not to {base!r}")
+    return base, recipe or None
+
+
+def variant_settings(variant):
+    """``(profile source or None, kd_* overrides)`` of a variant name."""
+    base, recipe = split_variant(variant)
+    source, overrides = VARIANTS[base]
+    return source, {**(RECIPES[recipe] if recipe else {}), **overrides}
+
+
+def variant_name(text):
+    """argparse type of ``--variants``."""
+    try:
+        split_variant(text)
+    except GridError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def run_path(results, budget, dataset, model, variant, seed):
@@ -159,8 +211,11 @@ def build_profile_file(work, dataset, source, data_path=None, allow_generate=Fal
     spec = DATASETS[dataset]
     cut = spec.temporal[0] if spec.temporal else None  # temporal: profiles from training (pre-valid-cut) data only
     config = load_config([], dataset=spec.source, data_path=data_path, output_dir=out, cut_quantile=cut,
-                         user_file=user_file)
-    if source == "llm":
+                         user_file=user_file, source="item_mean" if source == "itemmean" else "llm")
+    if source == "itemmean":
+        for step in ("item_mean", "reduce", "write"):
+            run_step(step, config)
+    elif source == "llm":
         _llm_profiles(config, dataset, out, allow_generate)
         for step in ("embed", "reduce", "write"):
             run_step(step, config)
@@ -263,7 +318,7 @@ def cell_command(budget, dataset, model, variant, seed):
 
 def run_cell(args, dataset, model, variant, seed, log=print):
     """Build what the cell needs, then train it in a subprocess that writes the result JSON."""
-    source, overrides = VARIANTS[variant]
+    source, overrides = variant_settings(variant)
     config = {"seed": seed, "show_progress": False, "state": "WARNING",
               # per cell: RecBole names checkpoints by model and second, so concurrent grids could collide
               "checkpoint_dir": os.path.join(args.work, "saved", budget_name(args.budget), dataset, model, variant, f"seed{seed}"), **recbole_data_config(dataset, args.budget, log)}
@@ -305,7 +360,9 @@ def build_parser():
     parser.add_argument("--budget", default="cpu", help="cpu, gpu (benchmarks/budgets/<name>.yaml) or a YAML path")
     parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=sorted(DATASETS))
     parser.add_argument("--models", nargs="+", default=["SASRec"], choices=sorted(KD_NAME))
-    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=sorted(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), type=variant_name,
+                        help=f"{', '.join(VARIANTS)}; a KD variant may end in -<recipe> "
+                             f"({', '.join(RECIPES)}): kd-paper, kd_metadata-reg")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--results", default=os.path.join(ROOT, "results"), help="where runs/ goes")
     parser.add_argument("--work", default=os.path.join("output", "grid"), help="profiles and checkpoints")

@@ -27,13 +27,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.grid import DEFAULT_VARIANTS, VARIANTS  # noqa: E402
+from benchmarks.grid import DEFAULT_VARIANTS, RECIPES, VARIANTS, split_variant  # noqa: E402
 from recbole_llmkd.pipeline import save_figure  # noqa: E402
 
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 TEST_METRIC = "ndcg@10"
 VARIANT_ORDER = list(DEFAULT_VARIANTS) + [v for v in VARIANTS if v not in DEFAULT_VARIANTS]
-CONTROLS = ("kd_metadata", "kd_random")  # the reviewers' controls: targets built without an LLM
+RECIPE_ORDER = [None] + list(RECIPES)
+# targets built without an LLM: the reviewers' controls and the cheap teacher
+CONTROLS = ("kd_metadata", "kd_random", "kd_itemmean")
+
+
+def variant_order(variant):
+    """Recipes first (shipped defaults, then RECIPES' order), then the variants within a recipe."""
+    base, recipe = split_variant(variant)
+    return RECIPE_ORDER.index(recipe), VARIANT_ORDER.index(base)
+
+
+def with_recipe(base, variant):
+    """The variant ``base`` trained with the recipe of ``variant``: ("kd_random", "kd-reg") -> "kd_random-reg"."""
+    recipe = split_variant(variant)[1]
+    return f"{base}-{recipe}" if recipe else base
 
 
 class ReportError(RuntimeError):
@@ -89,6 +103,24 @@ def metric_value(run, metric, subset=None):
     return float(np.asarray(run["per_user"][metric])[subset_mask(run, subset)].mean())
 
 
+def valid_value(run):
+    """The best validation NDCG@10 of a run (what model selection reads)."""
+    return run["best_valid_result"][TEST_METRIC]
+
+
+def paired_valid(baseline, variant):
+    """``(seeds, relative change, p over seeds)`` of the best validation NDCG@10."""
+    from scipy import stats
+
+    seeds = sorted(set(baseline) & set(variant))
+    if not seeds:
+        return None
+    a = np.array([valid_value(baseline[s]) for s in seeds])
+    b = np.array([valid_value(variant[s]) for s in seeds])
+    p = float(stats.ttest_rel(b, a).pvalue) if len(seeds) >= 2 and np.any(a != b) else None
+    return {"seeds": seeds, "relative_change": float(b.mean() / a.mean() - 1) if a.mean() else None, "p_seed_ttest": p}
+
+
 def paired_tests(baseline, variant, subset=None):
     """``(seeds, means, p_seed, p_user, n_users)`` over the seeds both groups have (and the users of
     ``subset``, when given); ``means``: the baseline's and the variant's mean over those seeds."""
@@ -128,7 +160,7 @@ def summarize(runs):
     check_splits(runs)
     groups = group(runs)
     rows = []
-    for (dataset, model, variant) in sorted(groups, key=lambda k: (k[0], k[1], VARIANT_ORDER.index(k[2]))):
+    for (dataset, model, variant) in sorted(groups, key=lambda k: (k[0], k[1], variant_order(k[2]))):
         seeds_runs = groups[(dataset, model, variant)]
         runs_list = [seeds_runs[s] for s in sorted(seeds_runs)]
         row = {"dataset": dataset, "model": model, "variant": variant, "seeds": sorted(seeds_runs),
@@ -139,16 +171,18 @@ def summarize(runs):
         row["train_s_per_epoch"] = mean_std([r["train_seconds_per_epoch"] for r in runs_list])
         row["inference_s"] = mean_std([r["inference_seconds"] for r in runs_list])
         row["peak_memory_mb"] = mean_std([r["peak_memory_mb"] for r in runs_list])
-        row["epochs"] = sorted({r["epochs_trained"] for r in runs_list})
+        row["valid_ndcg@10"] = mean_std([valid_value(r) for r in runs_list])
+        row["epochs"] = [r["epochs_trained"] for r in runs_list]
         row["best_epochs"] = [r["best_epoch"] for r in runs_list]
         baseline = groups.get((dataset, model, "baseline"))
         if variant != "baseline" and baseline:
             paired = compare(baseline, seeds_runs)
             if paired:
                 row["paired"] = paired
-        if variant == "kd":  # what the LLM adds over "any auxiliary target": KD paired against each control
-            against = {control: compare(groups[(dataset, model, control)], seeds_runs)
-                       for control in CONTROLS if (dataset, model, control) in groups}
+                row["paired_valid"] = paired_valid(baseline, seeds_runs)
+        if split_variant(variant)[0] == "kd":  # what the LLM adds over other targets: KD against each control
+            against = {control: compare(groups[(dataset, model, with_recipe(control, variant))], seeds_runs)
+                       for control in CONTROLS if (dataset, model, with_recipe(control, variant)) in groups}
             row["against_controls"] = {c: paired for c, paired in against.items() if paired}
         for subset in sorted({name for r in runs_list for name in r.get("subsets", {})}):
             entry = {m: mean_std([metric_value(r, m, subset) for r in runs_list]) for m in ("recall@10", "ndcg@10")}
@@ -173,9 +207,26 @@ def _p(value):
     return "-" if value is None else (f"{value:.2g}" if value >= 1e-4 else "<1e-4")
 
 
+def _epochs(row):
+    """Epochs trained per seed, and in brackets the best (tested) epoch per seed."""
+    epochs = sorted(set(row["epochs"]))
+    trained = str(epochs[0]) if len(epochs) == 1 else ", ".join(map(str, row["epochs"]))
+    return f"{trained} ({', '.join(map(str, row['best_epochs']))})"
+
+
 def format_tables(rows):
-    lines = ["| dataset | model | variant | seeds | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | "
-             "ΔNDCG@10 | p (seeds) | p (users) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["Validation (what settings are chosen on): best validation NDCG@10 of each run, paired over seeds "
+             "with the baseline.", "",
+             "| dataset | model | variant | seeds | valid NDCG@10 | Δvalid | p (seeds) | epochs (best) |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for row in rows:
+        valid = row.get("paired_valid") or {}
+        lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {len(row['seeds'])} | "
+                     f"{_pm(row['valid_ndcg@10'])} | {_change(valid.get('relative_change'))} | "
+                     f"{_p(valid.get('p_seed_ttest'))} | {_epochs(row)} |")
+    lines += ["", "Test:", "",
+              "| dataset | model | variant | seeds | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | "
+              "ΔNDCG@10 | p (seeds) | p (users) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         paired = row.get("paired", {})
         change = paired.get("relative_change")
@@ -192,16 +243,17 @@ def format_tables(rows):
         ratio = f"{row['train_s_per_epoch'][0] / base:.2f}" if base else "-"
         lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {_pm(row['train_s_per_epoch'], 1)} | "
                      f"{ratio} | {_pm(row['inference_s'], 3)} | {row['peak_memory_mb'][0]:.0f} | "
-                     f"{'/'.join(map(str, row['epochs']))} ({', '.join(map(str, row['best_epochs']))}) |")
+                     f"{_epochs(row)} |")
     control_rows = [(row, control, paired) for row in rows for control, paired in row.get("against_controls", {}).items()]
     if control_rows:
-        lines += ["", "LLM profiles against the controls (kd paired with each control over the seeds both have; "
-                  "Δ: kd's NDCG@10 relative to the control's):", "",
-                  "| dataset | model | kd against | seeds | ΔNDCG@10 | p (seeds) | p (users) |",
-                  "|---|---|---|---:|---:|---:|---:|"]
+        lines += ["", "LLM profiles against the targets built without an LLM (kd paired with each over the seeds both "
+                  "have, same recipe; Δ: kd's test NDCG@10 relative to the other's):", "",
+                  "| dataset | model | variant | against | seeds | ΔNDCG@10 | p (seeds) | p (users) |",
+                  "|---|---|---|---|---:|---:|---:|---:|"]
         for row, control, paired in control_rows:
             change = paired["relative_change"]
-            lines.append(f"| {row['dataset']} | {row['model']} | {control} | {len(paired['seeds'])} | "
+            lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {with_recipe(control, row['variant'])} | "
+                         f"{len(paired['seeds'])} | "
                          f"{_change(change)} | {_p(paired['p_seed_ttest'])} | "
                          f"{_p(paired['p_user_wilcoxon'])} |")
     subset_rows = [(row, name, entry) for row in rows for name, entry in row.get("subsets", {}).items()]

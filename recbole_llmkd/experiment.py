@@ -33,6 +33,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.evaluator import metrics as recbole_metrics
 from recbole.utils import get_model, get_trainer, init_logger, init_seed
 
+from recbole_llmkd.fast_path import apply_fast_path, fast_path_enabled
 from recbole_llmkd.quick_start import with_ce_defaults
 from recbole_llmkd.registry import register
 
@@ -177,6 +178,8 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
     train_data, valid_data, test_data = data_preparation(config, data)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    if fast_path_enabled(config):
+        apply_fast_path(net)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     epoch_seconds = []
     _time_epochs(trainer, epoch_seconds)
@@ -205,7 +208,8 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
     keys = ["model", "dataset", "seed", "epochs", "train_batch_size", "eval_batch_size", "learning_rate",
             "MAX_ITEM_LIST_LENGTH", "hidden_size", "n_layers", "n_heads", "inner_size", "stopping_step",
             "eval_step", "valid_metric", "metrics", "topk", "eval_args", "loss_type", "data_path",
-            "user_inter_num_interval", "item_inter_num_interval"]
+            "user_inter_num_interval", "item_inter_num_interval", "fast_path", "learner", "weight_decay",
+            "clip_grad_norm"]
     kd_keys = [k for k in config.final_config_dict if k.startswith("kd_")]
     return {
         "model": config["model"],

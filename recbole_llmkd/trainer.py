@@ -66,32 +66,35 @@ class KDTrainer(Trainer):
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self._update_stage(epoch_idx)
-        # sums over the epoch's batches: L_rec, L_distil, β, profiled examples, batches
-        sums = torch.zeros(5, dtype=torch.float64, device=self.device)
+        # sums over the epoch's batches: L_rec, L_distil, β, pooled and target spread, profiled
+        # examples, batches
+        sums = torch.zeros(7, dtype=torch.float64, device=self.device)
         one = torch.ones((), dtype=torch.float64, device=self.device)
 
         def kd_loss(interaction):
             parts = self.model.calculate_kd_loss(interaction)
             sums.add_(torch.stack([parts.rec.detach().double(), parts.distil.detach().double(),
-                                   parts.beta.double(), parts.n_profiled.double(), one]))
+                                   parts.beta.double(), parts.pooled_spread.double(),
+                                   parts.target_spread.double(), parts.n_profiled.double(), one]))
             return parts.total
 
         loss = super()._train_epoch(train_data, epoch_idx, loss_func or kd_loss, show_progress)
-        if sums[4] > 0:
-            self._log_kd_epoch(epoch_idx, sums[:3] / sums[4], int(sums[3]))
+        if sums[6] > 0:
+            self._log_kd_epoch(epoch_idx, sums[:5] / sums[6], int(sums[5]))
         return loss
 
     def _log_kd_epoch(self, epoch_idx, means, n_profiled):
-        rec, distil, beta = means.tolist()
+        rec, distil, beta, pooled_spread, target_spread = means.tolist()
         stage = self.kd_stage(epoch_idx)
         self.kd_history.append(
             {"epoch": epoch_idx, "stage": stage, "L_rec": rec, "L_distil": distil, "beta": beta,
-             "profiled_examples": n_profiled}
+             "pooled_spread": pooled_spread, "target_spread": target_spread, "profiled_examples": n_profiled}
         )
         places = self.config["loss_decimal_place"] or 4
         message = set_color(f"epoch {epoch_idx} stage {stage}", "green") + f" [L_rec: {rec:.{places}f}"
         if stage == 1:
-            message += f", L_distil: {distil:.{places}f}, beta: {beta:.{places}f}, profiled examples: {n_profiled}"
+            message += (f", L_distil: {distil:.{places}f}, beta: {beta:.{places}f}, spread pooled/target: "
+                        f"{pooled_spread:.{places}f}/{target_spread:.{places}f}, profiled examples: {n_profiled}")
         self.logger.info(message + "]")
         self.tensorboard.add_scalar("KD/L_rec", rec, epoch_idx)
         if stage == 1:

@@ -23,6 +23,8 @@ from recbole_llmkd.profiles.generate import shipped_caches
 [shipped] = shipped_caches(load_config())
 assert shipped.startswith(sys.argv[1]) and os.path.getsize(shipped) > 100_000, shipped
 print(load_config().max_items)
+from recbole_llmkd.presets import preset_file
+assert preset_file("paper").startswith(sys.argv[1])
 """
 
 

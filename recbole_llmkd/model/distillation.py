@@ -1,13 +1,34 @@
 """The user-profile distillation head shared by SASRecKD and BERT4RecKD.
 
-It aggregates one transformer block's hidden states over a sequence's valid positions, maps the
-user's profile vector into the hidden space with a learned linear ``T`` and returns the
-distillation loss. It never runs the encoder itself: the models hand it hidden states captured
-from the forward pass that computes the recommendation loss.
+It aggregates one transformer block's hidden states over a sequence's valid positions, compares the
+result with the user's profile vector and returns the distillation loss. It never runs the encoder
+itself: the models hand it hidden states captured from the forward pass that computes the
+recommendation loss.
 
-A user "has a profile" when its profile vector has at least one non-zero entry. Users missing from
-the ``.user`` file (or written with an empty or all-zero vector) get a zero row from RecBole and
-are masked out explicitly: they add nothing to ``L_distil`` and are not counted in its mean.
+Two directions (``kd_direction``):
+
+* ``profile_to_hidden`` (the paper): a linear map ``T`` takes the profile into the hidden space and
+  the pooled hidden state is pulled toward ``T(profile)``. With a learned ``T`` (``kd_projection:
+  learned``) both sides move, and the cheapest way to lower an MSE is to shrink both toward a
+  common point; ``kd_projection: frozen`` fixes ``T`` (a random map of unit gain) so the target
+  cannot move.
+* ``hidden_to_profile``: a learned regressor ``R`` on the student side maps the pooled hidden state
+  into the profile space and predicts the profile itself, which is fixed (FitNets-style); there is
+  nothing on the target side to collapse.
+
+Losses (``kd_loss``): ``mse``, ``rmse``, ``cosine`` (1 − cos) per example, or ``infonce``: the
+student of each example must pick its own user's target among the targets of the *other users* of
+the batch (cosine similarities over ``kd_temperature``). RecBole trains on every prefix of a
+user's sequence, so one user often has several rows in a batch; they share the target and are never
+each other's negatives.
+
+``kd_standardize`` z-scores every profile dimension with the mean and standard deviation over the
+profiled users of the training dataset (UMAP coordinates sit far from 0 with uneven spreads).
+
+A user "has a profile" when its profile vector has at least one non-zero entry (before
+standardisation). Users missing from the ``.user`` file (or written with an empty or all-zero vector)
+get a zero row from RecBole and are masked out explicitly: they add nothing to ``L_distil``, are not
+counted in its mean and are nobody's negative.
 """
 
 from dataclasses import dataclass
@@ -17,7 +38,13 @@ from torch import nn
 import torch.nn.functional as F
 
 AGGREGATIONS = ("mean", "exponential", "attention")
-LOSSES = ("mse", "rmse", "cosine")
+LOSSES = ("mse", "rmse", "cosine", "infonce")
+DIRECTIONS = ("profile_to_hidden", "hidden_to_profile")
+PROJECTIONS = ("learned", "frozen")
+
+# Stands in for -inf on masked logits: finite, so rows without a profile give a finite (then
+# zero-weighted) loss and no NaN gradient.
+_MASKED_LOGIT = -1e9
 
 
 @dataclass
@@ -29,6 +56,11 @@ class KDLoss:
     distil: torch.Tensor
     beta: torch.Tensor
     n_profiled: torch.Tensor  # how many examples of the batch entered L_distil
+    # Spread across the batch's profiled examples (std over rows, averaged over dimensions) of the
+    # pooled hidden state and of the target the loss compares with: a collapse shows as both
+    # shrinking while L_distil falls.
+    pooled_spread: torch.Tensor = None
+    target_spread: torch.Tensor = None
 
 
 def check_choice(key, value, choices):
@@ -36,17 +68,55 @@ def check_choice(key, value, choices):
         raise ValueError(f"config key {key!r} is {value!r}; expected one of {list(choices)}")
 
 
+def profile_statistics(profiles):
+    """``(mean, std)`` per dimension over the rows of ``profiles`` [N, D] that have a profile (any
+    non-zero entry); a dimension with no spread gets std 1 so standardising never divides by 0."""
+    profiles = torch.as_tensor(profiles, dtype=torch.float32)
+    present = profiles[(profiles != 0).any(dim=-1)]
+    if present.numel() == 0:
+        raise ValueError("no profiled user to compute the profile statistics from")
+    mean = present.mean(dim=0)
+    std = present.std(dim=0, unbiased=False) if len(present) > 1 else torch.ones_like(mean)
+    return mean, torch.where(std > 0, std, torch.ones_like(std))
+
+
 class ProfileDistillation(nn.Module):
-    def __init__(self, profile_dim, hidden_size, aggregation="mean", gamma=0.1, loss="mse"):
+    def __init__(self, profile_dim, hidden_size, aggregation="mean", gamma=0.1, loss="mse",
+                 direction="profile_to_hidden", projection="learned", temperature=0.1, profile_stats=None):
         super().__init__()
         check_choice("kd_aggregation", aggregation, AGGREGATIONS)
         check_choice("kd_loss", loss, LOSSES)
+        check_choice("kd_direction", direction, DIRECTIONS)
+        check_choice("kd_projection", projection, PROJECTIONS)
         self.aggregation = aggregation
         self.gamma = float(gamma)
         self.loss = loss
-        self.profile_proj = nn.Linear(profile_dim, hidden_size)  # T in the paper
+        self.direction = direction
+        self.projection = projection
+        self.temperature = float(temperature)
+        if not self.temperature > 0:
+            raise ValueError(f"config key 'kd_temperature' is {temperature}; expected a positive number")
+        if direction == "profile_to_hidden":
+            self.profile_proj = nn.Linear(profile_dim, hidden_size, bias=projection == "learned")  # T
+        else:
+            self.student_proj = nn.Linear(hidden_size, profile_dim)  # R
         if aggregation == "attention":
             self.attn_score = nn.Linear(hidden_size, 1)  # w and b
+        mean, std = profile_stats if profile_stats is not None else (torch.zeros(profile_dim), torch.ones(profile_dim))
+        self.register_buffer("profile_mean", torch.as_tensor(mean, dtype=torch.float32).clone())
+        self.register_buffer("profile_std", torch.as_tensor(std, dtype=torch.float32).clone())
+
+    def reset_frozen_projection(self, generator=None):
+        """A frozen ``T``: entries N(0, 1/profile_dim), no bias, no gradient. Each target dimension
+        then has about the variance of one standardised profile dimension (the hidden states that
+        follow a LayerNorm have unit scale), instead of RecBole's 0.02-std init, which would pull
+        the hidden states toward almost 0."""
+        if self.direction != "profile_to_hidden" or self.projection != "frozen":
+            return
+        weight = self.profile_proj.weight
+        with torch.no_grad():
+            weight.copy_(torch.randn(weight.shape, generator=generator) / weight.size(1) ** 0.5)
+        weight.requires_grad_(False)
 
     def aggregate(self, hidden, valid):
         """Weighted mean of ``hidden`` [B, L, H] over positions where ``valid`` [B, L] is True.
@@ -68,26 +138,62 @@ class ProfileDistillation(nn.Module):
         denom = weights.sum(dim=1, keepdim=True).clamp_min(torch.finfo(hidden.dtype).tiny)
         return torch.bmm((weights / denom).unsqueeze(1), hidden).squeeze(1)
 
+    def standardize(self, profile):
+        return (profile - self.profile_mean) / self.profile_std
+
+    def student_and_target(self, pooled, profile):
+        """The two vectors the loss compares, in the hidden space (paper) or the profile space."""
+        profile = self.standardize(profile)
+        if self.direction == "profile_to_hidden":
+            return pooled, self.profile_proj(profile)
+        return self.student_proj(pooled), profile
+
     def per_user_loss(self, student, target):
         if self.loss == "cosine":
             return 1.0 - F.cosine_similarity(student, target, dim=-1)
         return (student - target).pow(2).mean(dim=-1)
 
-    def distil_loss(self, hidden, valid, profile):
+    def infonce(self, student, target, mask, users):
+        """Per-row InfoNCE: row i's positive is its own target; its negatives are the targets of the
+        profiled rows that belong to other users."""
+        logits = F.normalize(student, dim=-1) @ F.normalize(target, dim=-1).T / self.temperature
+        if users is None:
+            users = torch.arange(len(student), device=student.device)
+        same_user = users.unsqueeze(1) == users.unsqueeze(0)
+        eye = torch.eye(len(student), dtype=torch.bool, device=student.device)
+        excluded = (same_user & ~eye) | ~mask.unsqueeze(0)
+        logits = logits.masked_fill(excluded, _MASKED_LOGIT)
+        return torch.logsumexp(logits, dim=1) - logits.diagonal()
+
+    def distil_loss(self, hidden, valid, profile, users=None):
         """``L_distil`` over the users that have a profile and at least one valid position.
 
-        Returns ``(loss, n_profiled)``, both 0-dim tensors. Every row is computed and the rows
-        without a profile are weighted 0 (no gather/scatter of the hidden states, no host sync);
-        a batch with no profiled user gives an exact 0, not NaN."""
+        ``users`` [B] (the user id of each row) is only read by ``infonce``. Returns
+        ``(loss, n_profiled)``, both 0-dim tensors. Every row is computed and the rows without a
+        profile are weighted 0 (no gather/scatter of the hidden states, no host sync); a batch with
+        no profiled user gives an exact 0, not NaN."""
         mask = (profile != 0).any(dim=-1) & valid.any(dim=1)
         n_profiled = mask.sum()
-        student = self.aggregate(hidden, valid)
-        target = self.profile_proj(profile)
-        per_user = self.per_user_loss(student, target)
+        pooled = self.aggregate(hidden, valid)
+        student, target = self.student_and_target(pooled, profile)
+        self.last_spread = (_spread(pooled.detach(), mask), _spread(target.detach(), mask))
+        if self.loss == "infonce":
+            per_user = self.infonce(student, target, mask, users)
+        else:
+            per_user = self.per_user_loss(student, target)
         loss = (per_user * mask).sum() / n_profiled.clamp_min(1)
         if self.loss == "rmse":
             loss = torch.where(loss > 0, loss.clamp_min(1e-12).sqrt(), loss)
         return loss, n_profiled
+
+
+def _spread(vectors, mask):
+    """Std over the rows of ``vectors`` where ``mask`` holds, averaged over dimensions (0 for < 2 rows)."""
+    weights = mask.to(vectors.dtype).unsqueeze(1)
+    n = weights.sum()
+    mean = (vectors * weights).sum(dim=0) / n.clamp_min(1)
+    var = ((vectors - mean).pow(2) * weights).sum(dim=0) / n.clamp_min(1)
+    return torch.where(n > 1, var.sqrt().mean(), torch.zeros_like(n))
 
 
 def combine_losses(rec_loss, distil_loss, alpha, dynamic_scale, beta_max=None):

@@ -12,7 +12,7 @@ summarises the whole training history, and a prefix is that history seen earlier
 
 from contextlib import contextmanager
 
-from recbole_llmkd.model.distillation import KDLoss, ProfileDistillation, combine_losses
+from recbole_llmkd.model.distillation import KDLoss, ProfileDistillation, combine_losses, profile_statistics
 
 KD_PARAM_PREFIX = "kd_head."
 
@@ -44,14 +44,23 @@ class DistillationMixin:
                 f"recbole_llmkd (the KD dataset loads it from the .user file)"
             )
         profile_dim = dataset.field2seqlen[self.kd_profile_field]
+        standardize = config["kd_standardize"]
+        if not isinstance(standardize, bool):
+            raise ValueError(f"config key 'kd_standardize' is {standardize!r}; expected True or False")
+        stats = profile_statistics(dataset.user_feat[self.kd_profile_field]) if standardize else None
         self.kd_head = ProfileDistillation(
             profile_dim=profile_dim,
             hidden_size=self.hidden_size,
             aggregation=config["kd_aggregation"],
             gamma=config["kd_gamma"],
             loss=config["kd_loss"],
+            direction=config["kd_direction"],
+            projection=config["kd_projection"],
+            temperature=config["kd_temperature"],
+            profile_stats=stats,
         )
         self.kd_head.apply(self._init_weights)
+        self.kd_head.reset_frozen_projection()
         self.kd_active = True
 
     def set_distillation(self, active):
@@ -77,7 +86,8 @@ class DistillationMixin:
         if not self.kd_active or self.kd_alpha == 0.0:
             rec = super().calculate_loss(interaction)
             zero = rec.detach().new_zeros(())
-            return KDLoss(total=rec, rec=rec, distil=zero, beta=zero, n_profiled=zero)
+            return KDLoss(total=rec, rec=rec, distil=zero, beta=zero, n_profiled=zero, pooled_spread=zero,
+                          target_spread=zero)
         with self._capture_encoder_layers() as captured:
             rec = super().calculate_loss(interaction)
         if len(captured) != 1:
@@ -85,9 +95,11 @@ class DistillationMixin:
         hidden = captured[0][self.kd_layer]
         valid = self.kd_valid_positions(interaction)
         profile = interaction[self.kd_profile_field]
-        distil, n_profiled = self.kd_head.distil_loss(hidden, valid, profile)
+        distil, n_profiled = self.kd_head.distil_loss(hidden, valid, profile, interaction[self.USER_ID])
         total, beta = combine_losses(rec, distil, self.kd_alpha, self.kd_dynamic_scale, self.kd_beta_max)
-        return KDLoss(total=total, rec=rec, distil=distil, beta=beta, n_profiled=n_profiled)
+        pooled_spread, target_spread = self.kd_head.last_spread
+        return KDLoss(total=total, rec=rec, distil=distil, beta=beta, n_profiled=n_profiled,
+                      pooled_spread=pooled_spread, target_spread=target_spread)
 
     def calculate_loss(self, interaction):
         return self.calculate_kd_loss(interaction).total

@@ -13,7 +13,7 @@ import typing
 
 from recbole_llmkd.profiles.config import ProfileConfig, load_config
 
-STEPS = ("generate", "embed", "reduce", "write", "all")
+STEPS = ("generate", "embed", "item_mean", "reduce", "write", "all", "check")
 
 
 def _parse_field_limits(pairs):
@@ -50,6 +50,9 @@ def build_parser():
     parser.add_argument("--config", action="append", default=[], metavar="YAML",
                         help="pipeline options from a YAML file (repeatable; flags override)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    check = parser.add_argument_group("check (does the .user file carry signal about held-out items?)")
+    check.add_argument("--neighbours", type=int, default=50, help="profile-space neighbours per user (check)")
+    check.add_argument("--permutations", type=int, default=10, help="shuffles of the profiles (check)")
     for field in dataclasses.fields(ProfileConfig):
         _add_option(parser, field)
     return parser
@@ -67,10 +70,12 @@ def run_step(step, config, progress=True):
     from recbole_llmkd.profiles.atomic import write_text_atomic
     from recbole_llmkd.profiles.embed import run_embed
     from recbole_llmkd.profiles.generate import format_summary, run_generate
+    from recbole_llmkd.profiles.item_mean import run_item_mean
     from recbole_llmkd.profiles.reduce import run_reduce
     from recbole_llmkd.profiles.write import run_write, step_summary_path
 
-    steps = ("generate", "embed", "reduce", "write") if step == "all" else (step,)
+    first = ("generate", "embed") if config.source == "llm" else ("item_mean",)
+    steps = first + ("reduce", "write") if step == "all" else (step,)
     summaries = {}
     for name in steps:
         if name == "generate":
@@ -78,6 +83,7 @@ def run_step(step, config, progress=True):
             logging.getLogger(__name__).info("generate: %s", format_summary(summary))
         else:
             summary = {"embed": lambda: run_embed(config, progress=progress), "reduce": lambda: run_reduce(config),
+                       "item_mean": lambda: run_item_mean(config, progress=progress),
                        "write": lambda: run_write(config)}[name]()
             write_text_atomic(step_summary_path(config, name), json.dumps(summary, indent=2) + "\n")
         summaries[name] = summary
@@ -89,4 +95,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = config_from_args(args)
+    if args.step == "check":
+        from recbole_llmkd.profiles.check import check_profiles, format_check
+
+        result = check_profiles(config, neighbours=args.neighbours, permutations=args.permutations)
+        print(format_check(result))
+        return result
     return run_step(args.step, config, progress=not args.quiet)

@@ -29,6 +29,8 @@ class ProfileConfig:
     holdout: int = 2  # leave-one-out: the last `holdout` interactions of a user are validation/test
     normalized_time: bool = True  # RecBole min-max scales the time field (normalize_all), as for ml-100k
     cut_quantile: Optional[float] = None  # global temporal split: train on interactions before this quantile
+    # -- what the profile is built from
+    source: str = "llm"  # llm (generate + embed) | item_mean (mean sentence embedding of the training items; no LLM)
     # -- prompts
     item_fields: list = field(default_factory=lambda: ["movie_title", "release_year", "class"])
     list_fields: list = field(default_factory=lambda: ["class"])  # token_seq fields shown comma-separated
@@ -89,7 +91,7 @@ class ProfileConfig:
     def validate(self):
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
                    "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "openai"),
-                   "reducer": ("umap", "pca", "none")}
+                   "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")

@@ -43,17 +43,31 @@ def training_interactions(inter, user_field="user_id", time_field="timestamp", h
     Global temporal split (``cut_time`` given, in the raw units of ``time_field``): only the
     interactions strictly before the cut are training data; ``holdout`` is then not used.
     """
-    for field in (user_field, time_field):
-        if field not in inter.columns:
-            raise KeyError(f"interaction table has no column {field!r}; columns: {list(inter.columns)}")
     if cut_time is not None:
         inter = inter[inter[time_field].astype(np.float64).to_numpy() < float(cut_time)]
         holdout = 0
+    ordered, rank_from_end = _in_recbole_order(inter, user_field, time_field, normalized_time)
+    return ordered[rank_from_end >= holdout]
+
+
+def heldout_interactions(inter, position, user_field="user_id", time_field="timestamp", normalized_time=True):
+    """The held-out interaction at ``position`` from the end of each user's sequence, in RecBole's
+    leave-one-out order: ``position`` 1 is the validation target, 0 the test target (users with
+    fewer interactions have none)."""
+    ordered, rank_from_end = _in_recbole_order(inter, user_field, time_field, normalized_time)
+    return ordered[rank_from_end == position]
+
+
+def _in_recbole_order(inter, user_field, time_field, normalized_time):
+    """``inter`` sorted as RecBole sorts it (users in sorted order), and each row's rank counted
+    from the end of its user's sequence (0 = last)."""
+    for field in (user_field, time_field):
+        if field not in inter.columns:
+            raise KeyError(f"interaction table has no column {field!r}; columns: {list(inter.columns)}")
     key = recbole_time_key(inter[time_field].to_numpy(), normalized_time)
     order = np.lexsort((key, inter[user_field].to_numpy()))  # stable: ties keep file order
     ordered = inter.iloc[order]
-    rank_from_end = ordered.groupby(user_field, sort=False).cumcount(ascending=False)
-    return ordered[rank_from_end.to_numpy() >= holdout]
+    return ordered, ordered.groupby(user_field, sort=False).cumcount(ascending=False).to_numpy()
 
 
 def temporal_cut(inter, quantile, time_field="timestamp"):

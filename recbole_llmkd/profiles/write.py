@@ -32,7 +32,7 @@ def step_summary_path(config, step):
 
 def read_summaries(config):
     summaries = {}
-    for step in ("embed", "reduce"):
+    for step in ("embed", "item_mean", "reduce"):
         path = step_summary_path(config, step)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
@@ -74,14 +74,15 @@ def run_write(config):
                     "item_sha256": file_sha256(item_path) if os.path.exists(item_path) else None},
         "split": ({"temporal_cut_quantile": config.cut_quantile} if config.cut_quantile is not None
                   else {"leave_one_out_holdout": config.holdout}),
-        "llm": generate[0].get("backend"),
+        "source": config.source,
+        "llm": generate[0].get("backend") if config.source == "llm" else None,
         "prompt": {"style": config.style, "domain": config.domain, "template_file": config.template_file,
                    "item_fields": config.item_fields, "max_items": config.max_items,
                    "long_history": config.long_history},
         "generation": [{k: s.get(k) for k in ("shard", "users", "cached", "generated", "failed", "calls",
                                                "prompt_tokens", "output_tokens", "seconds", "output_tokens_per_s",
                                                "from_shipped_cache", "shipped_caches")} for s in generate],
-        "encoder": summaries.get("embed"),
+        "encoder": summaries.get("embed") if config.source == "llm" else summaries.get("item_mean"),
         "reducer": {"name": config.reducer, "n_components": config.n_components,
                     "n_neighbors": config.n_neighbors, "min_dist": config.min_dist, "metric": config.metric,
                     "random_state": config.random_state, "reducer_file": config.reducer_file,

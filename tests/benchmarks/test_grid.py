@@ -158,3 +158,33 @@ def test_temporal_metadata_profiles_use_pre_cut_interactions_only(tmp_path):
     assert texts == expected and len(texts) == before["user_id"].nunique() == 751
     profiles, _ = read_atomic(user_file)
     assert sorted(profiles["user_id"].astype(str)) == sorted(expected)
+
+
+@pytest.mark.parametrize("variant, source, keys", [
+    ("baseline", None, {}),
+    ("kd", "llm", {}),
+    ("kd_itemmean", "itemmean", {}),
+    ("kd_beta10", "llm", {"kd_beta_max": 10.0}),
+    ("kd_metadata-reg", "metadata", {"kd_direction": "hidden_to_profile", "kd_alpha": 0.1, "kd_loss": "mse"}),
+    ("kd-nce", "llm", {"kd_loss": "infonce", "kd_temperature": 0.1, "kd_reset_optimizer": True}),
+    ("kd-paper", "llm", {"kd_alpha": 0.4, "kd_dynamic_scale": True, "kd_reset_optimizer": False}),
+    # the variant's own override wins over the recipe's
+    ("kd_beta10-paper", "llm", {"kd_beta_max": 10.0, "kd_alpha": 0.4}),
+])
+def test_variant_settings(variant, source, keys):
+    got_source, overrides = grid.variant_settings(variant)
+    assert got_source == source
+    assert {k: overrides[k] for k in keys} == keys
+    if grid.split_variant(variant)[1]:
+        assert set(grid.RECIPES["paper"]) <= set(overrides)  # a recipe spells out every key
+
+
+@pytest.mark.parametrize("variant, message", [
+    ("kd-nope", "unknown recipe 'nope'; recipes: nce, paper, reg"), ("baseline-reg", "KD variants only, not to 'baseline'"),
+    ("kdx", "unknown variant 'kdx'"),
+])
+def test_bad_variant_names(variant, message):
+    with pytest.raises(grid.GridError, match=message):
+        grid.split_variant(variant)
+    with pytest.raises(SystemExit):
+        grid.build_parser().parse_args(["--variants", variant])

@@ -7,12 +7,13 @@ from scipy import stats
 from benchmarks import report
 
 
-def run(variant, seed, per_user, split="s", dataset="ml-100k"):
+def run(variant, seed, per_user, split="s", dataset="ml-100k", valid=None):
     per_user = [float(v) for v in per_user]
     mean = float(np.mean(per_user))
     return {"cell": {"dataset": dataset, "model": "SASRec", "variant": variant, "seed": seed,
                      "command": f"python benchmarks/grid.py --variants {variant} --seeds {seed}"},
             "test_result": {"recall@10": mean, "ndcg@10": mean, "recall@20": mean, "ndcg@20": mean},
+            "best_valid_result": {"ndcg@10": mean + 0.01 if valid is None else valid},
             "per_user": {"user_index": list(range(1, len(per_user) + 1)), "ndcg@10": per_user, "recall@10": per_user},
             "split": {"train": "t", "test": split}, "train_seconds_per_epoch": 10.0 + seed,
             "inference_seconds": 0.5, "peak_memory_mb": 100.0, "epochs_trained": 8, "best_epoch": 7,
@@ -45,7 +46,7 @@ def test_means_changes_and_paired_tests(runs):
     assert kd["command"].endswith("--variants kd --seeds 1 2 3")
 
 
-@pytest.mark.parametrize("control", ["kd_metadata", "kd_random"])
+@pytest.mark.parametrize("control", ["kd_metadata", "kd_random", "kd_itemmean"])
 def test_kd_is_paired_against_each_control(runs, control):
     kd_runs = {r["cell"]["seed"]: r for r in runs if r["cell"]["variant"] == "kd"}
     # the control is 0.004 * seed below kd for every user, and has seeds 1 and 3 only
@@ -59,8 +60,37 @@ def test_kd_is_paired_against_each_control(runs, control):
     assert paired["p_seed_ttest"] == pytest.approx(stats.ttest_rel(kd_means, control_means).pvalue)
     assert paired["p_user_wilcoxon"] < 1e-6
     tables = report.format_tables(report.summarize(runs))
-    assert (f"| ml-100k | SASRec | {control} | 2 | {paired['relative_change']:+.1%} | "
+    assert (f"| ml-100k | SASRec | kd | {control} | 2 | {paired['relative_change']:+.1%} | "
             f"{paired['p_seed_ttest']:.2g} | <1e-4 |") in tables
+
+
+def test_recipe_variants_are_paired_with_the_controls_of_the_same_recipe(runs):
+    kd_runs = {r["cell"]["seed"]: r for r in runs if r["cell"]["variant"] == "kd"}
+    for seed in (1, 2, 3):
+        per_user = np.asarray(kd_runs[seed]["per_user"]["ndcg@10"])
+        runs.append(run("kd-reg", seed, per_user + 0.01))
+        runs.append(run("kd_random-reg", seed, per_user))
+        runs.append(run("kd_random", seed, per_user - 0.05))
+    rows = report.summarize(runs)
+    assert [r["variant"] for r in rows] == ["baseline", "kd", "kd_random", "kd-reg", "kd_random-reg"]
+    reg = rows[3]
+    assert list(reg["against_controls"]) == ["kd_random"]
+    kd_means = [kd_runs[s]["test_result"]["ndcg@10"] for s in (1, 2, 3)]
+    assert reg["against_controls"]["kd_random"]["relative_change"] == pytest.approx(
+        (np.mean(kd_means) + 0.01) / np.mean(kd_means) - 1)
+    assert "| ml-100k | SASRec | kd-reg | kd_random-reg | 3 |" in report.format_tables(rows)
+
+
+def test_validation_is_paired_with_the_baseline_over_seeds():
+    runs = []
+    for seed, (base_valid, kd_valid) in enumerate([(0.060, 0.063), (0.062, 0.064), (0.061, 0.066)], start=1):
+        runs += [run("baseline", seed, [0.05] * 10, valid=base_valid), run("kd", seed, [0.05] * 10, valid=kd_valid)]
+    kd = report.summarize(runs)[1]
+    assert kd["valid_ndcg@10"] == pytest.approx((np.mean([0.063, 0.064, 0.066]), np.std([0.063, 0.064, 0.066], ddof=1)))
+    assert kd["paired_valid"]["relative_change"] == pytest.approx(0.193 / 0.183 - 1)
+    assert kd["paired_valid"]["p_seed_ttest"] == pytest.approx(
+        stats.ttest_rel([0.063, 0.064, 0.066], [0.060, 0.062, 0.061]).pvalue)
+    assert "| ml-100k | SASRec | kd | 3 | 0.0643 ± 0.0015 | +5.5% |" in report.format_tables(report.summarize(runs))
 
 
 def test_identical_runs_have_no_test(runs):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from recbole_llmkd.model.distillation import ProfileDistillation, combine_losses
+from recbole_llmkd.model.distillation import ProfileDistillation, combine_losses, profile_statistics
 
 # One user, three positions, hidden size 2; the third position is padding with a garbage state.
 HIDDEN = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]]])
@@ -135,5 +135,121 @@ def test_static_combination():
 
 @pytest.mark.parametrize("key, kwargs", [("kd_aggregation", {"aggregation": "max"}), ("kd_loss", {"loss": "l1"})])
 def test_unknown_choice_is_a_clear_error(key, kwargs):
+    with pytest.raises(ValueError, match=key):
+        ProfileDistillation(4, 4, **kwargs)
+
+
+def regressor(loss="mse", stats=None, temperature=0.1, profile_dim=2, hidden=2):
+    """hidden_to_profile with R = identity: the student is the pooled state itself."""
+    module = ProfileDistillation(profile_dim, hidden, loss=loss, direction="hidden_to_profile",
+                                 temperature=temperature, profile_stats=stats)
+    with torch.no_grad():
+        module.student_proj.weight.copy_(torch.eye(profile_dim, hidden))
+        module.student_proj.bias.zero_()
+    return module
+
+
+def test_regressor_predicts_the_standardised_profile():
+    # pooled (3, 2); profile (3, 5) standardised with mean (1, 1), std (2, 2) -> (1, 2): MSE = (2² + 0²) / 2
+    hidden = torch.tensor([[[3.0, 2.0], [0.0, 0.0]]])
+    valid = torch.tensor([[True, False]])
+    stats = (torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0]))
+    value, n = regressor(stats=stats).distil_loss(hidden, valid, torch.tensor([[3.0, 5.0]]))
+    assert int(n) == 1
+    assert value.item() == pytest.approx(2.0)
+
+
+def test_regressor_target_is_fixed_and_only_the_student_side_learns():
+    module = regressor()
+    hidden = torch.randn(4, 3, 2, requires_grad=True)
+    profile = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])
+    value, _ = module.distil_loss(hidden, torch.ones(4, 3, dtype=torch.bool), profile)
+    value.backward()
+    assert module.student_proj.weight.grad.abs().sum() > 0
+    assert not hasattr(module, "profile_proj")
+    assert [name for name, _ in module.named_buffers()] == ["profile_mean", "profile_std"]
+
+
+E = math.e
+
+
+@pytest.mark.parametrize("users, expected", [
+    # rows 0 and 1 belong to user 7 and share the target e1: never each other's negative
+    (torch.tensor([7, 7, 9]), (2 * (math.log(E + 1) - 1) + math.log(E + 2) - 1) / 3),
+    # without user ids every other row is a negative
+    (None, (2 * (math.log(2 * E + 1) - 1) + math.log(E + 2) - 1) / 3),
+])
+def test_infonce_values_and_same_user_rows_are_not_negatives(users, expected):
+    # T = identity, τ = 1: logits are the cosines of e1, e1, e2 with the targets e1, e1, e2
+    hidden = torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]], [[0.0, 1.0]]])
+    profile = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    module = head(loss="infonce")
+    module.temperature = 1.0
+    value, n = module.distil_loss(hidden, torch.ones(3, 1, dtype=torch.bool), profile, users)
+    assert int(n) == 3
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_infonce_ignores_rows_without_profile_as_anchors_and_negatives():
+    hidden = torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]], [[0.0, 1.0]], [[0.0, 1.0]]], requires_grad=True)
+    profile = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # row 3: no profile
+    module = head(loss="infonce")
+    module.temperature = 1.0
+    value, n = module.distil_loss(hidden, torch.ones(4, 1, dtype=torch.bool), profile, torch.tensor([7, 7, 9, 5]))
+    value.backward()
+    assert int(n) == 3
+    assert value.item() == pytest.approx((2 * (math.log(E + 1) - 1) + math.log(E + 2) - 1) / 3, rel=1e-6)
+    assert torch.equal(hidden.grad[3], torch.zeros(1, 2))
+    assert not torch.isnan(hidden.grad).any()
+
+
+def test_infonce_temperature_sharpens_the_logits():
+    # two users, orthogonal: with τ = 0.5 the logits are 2 and 0: loss = log(e² + 1) − 2 per row
+    hidden = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
+    profile = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    module = head(loss="infonce")
+    module.temperature = 0.5
+    value, _ = module.distil_loss(hidden, torch.ones(2, 1, dtype=torch.bool), profile, torch.tensor([1, 2]))
+    assert value.item() == pytest.approx(math.log(math.exp(2) + 1) - 2, rel=1e-6)
+
+
+def test_frozen_projection_has_unit_gain_no_bias_and_no_gradient():
+    torch.manual_seed(0)
+    module = ProfileDistillation(256, 64, direction="profile_to_hidden", projection="frozen")
+    module.reset_frozen_projection()
+    weight = module.profile_proj.weight
+    assert module.profile_proj.bias is None
+    assert not weight.requires_grad
+    assert weight.std().item() == pytest.approx(1 / 16, rel=0.05)  # 1 / sqrt(256)
+    hidden = torch.randn(8, 5, 64, requires_grad=True)
+    value, _ = module.distil_loss(hidden, torch.ones(8, 5, dtype=torch.bool), torch.randn(8, 256))
+    value.backward()
+    assert weight.grad is None and hidden.grad.abs().sum() > 0
+
+
+def test_profile_statistics_skip_rows_without_profile_and_constant_dimensions():
+    profiles = torch.tensor([[1.0, 5.0, 2.0], [0.0, 0.0, 0.0], [3.0, 5.0, 2.0]])
+    mean, std = profile_statistics(profiles)
+    assert mean.tolist() == [2.0, 5.0, 2.0]
+    assert std.tolist() == [1.0, 1.0, 1.0]  # dims 2 and 3 have no spread: std 1, never a division by 0
+    with pytest.raises(ValueError, match="no profiled user"):
+        profile_statistics(torch.zeros(2, 3))
+
+
+def test_spread_of_pooled_states_and_targets_over_profiled_rows():
+    module = head()
+    hidden = torch.tensor([[[1.0, 0.0]], [[3.0, 0.0]], [[100.0, 100.0]]])
+    profile = torch.tensor([[1.0, 1.0], [1.0, 3.0], [0.0, 0.0]])  # row 3: no profile, not counted
+    module.distil_loss(hidden, torch.ones(3, 1, dtype=torch.bool), profile)
+    pooled, target = module.last_spread
+    assert pooled.item() == pytest.approx((1.0 + 0.0) / 2)  # stds 1 and 0
+    assert target.item() == pytest.approx((0.0 + 1.0) / 2)  # T = identity: stds 0 and 1
+
+
+@pytest.mark.parametrize("key, kwargs", [
+    ("kd_direction", {"direction": "both"}), ("kd_projection", {"projection": "fixed"}),
+    ("kd_temperature", {"temperature": 0.0}), ("kd_temperature", {"temperature": -1.0}),
+])
+def test_bad_new_choices_are_clear_errors(key, kwargs):
     with pytest.raises(ValueError, match=key):
         ProfileDistillation(4, 4, **kwargs)

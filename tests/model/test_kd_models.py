@@ -52,7 +52,8 @@ def train_batch(data):
 @pytest.fixture(autouse=True)
 def reset_config(data):
     config = data[1]
-    saved = {k: config[k] for k in ("kd_alpha", "kd_layer", "kd_aggregation", "kd_loss", "kd_beta_max")}
+    saved = {k: config[k] for k in ("kd_alpha", "kd_layer", "kd_aggregation", "kd_loss", "kd_beta_max",
+                                    "kd_direction", "kd_projection", "kd_standardize", "kd_temperature")}
     yield
     for key, value in saved.items():
         config[key] = value
@@ -147,6 +148,10 @@ def test_profile_dim_comes_from_the_dataset(data):
         ("kd_alpha", 1.5, "kd_alpha"),
         ("kd_beta_max", 0, "kd_beta_max"),
         ("kd_beta_max", -3.0, "kd_beta_max"),
+        ("kd_direction", "sideways", "kd_direction"),
+        ("kd_projection", "fixed", "kd_projection"),
+        ("kd_temperature", 0, "kd_temperature"),
+        ("kd_standardize", "yes", "kd_standardize"),
     ],
 )
 def test_bad_settings_fail_at_construction(data, key, value, message):
@@ -169,3 +174,47 @@ def test_sasrec_valid_positions_skip_padding(data):
     model, _ = make(data)
     batch = Interaction({model.ITEM_SEQ: torch.tensor([[5, 6, 7, 0], [3, 0, 0, 0]])})
     assert model.kd_valid_positions(batch).tolist() == [[True, True, True, False], [True, False, False, False]]
+
+
+def test_standardisation_uses_the_profiled_users_of_the_dataset(data):
+    model, parent = make(data, kd_standardize=True)
+    profiles = data[2]._dataset.user_feat[model.kd_profile_field]
+    present = profiles[(profiles != 0).any(dim=-1)]
+    assert len(present) < len(profiles)  # every 10th user has no profile (conftest)
+    assert torch.allclose(model.kd_head.profile_mean, present.mean(dim=0))
+    std = present.std(dim=0, unbiased=False)
+    assert torch.allclose(model.kd_head.profile_std, torch.where(std > 0, std, torch.ones_like(std)))
+    assert "kd_head.profile_mean" not in model.serving_state_dict()  # the parent loaded strict=True in make()
+
+
+@pytest.mark.parametrize("loss", ["mse", "cosine", "infonce"])
+def test_regressor_direction_trains_the_encoder_and_the_regressor(data, loss):
+    model, _ = make(data, kd_direction="hidden_to_profile", kd_loss=loss, kd_standardize=True, kd_alpha=0.5)
+    batch = train_batch(data)
+    parts = model.calculate_kd_loss(batch)
+    assert parts.distil.item() > 0 and parts.pooled_spread.item() > 0 and parts.target_spread.item() > 0
+    parts.total.backward()
+    assert model.kd_head.student_proj.weight.grad.abs().sum() > 0
+    assert model.trm_encoder.layer[0].multi_head_attention.query.weight.grad.abs().sum() > 0
+    assert model.kd_head.student_proj.out_features == 19
+
+
+def test_infonce_reads_the_user_of_each_row(data):
+    model, _ = make(data, kd_loss="infonce")
+    model.eval()
+    batch = train_batch(data)
+    users = batch[model.USER_ID]
+    assert len(torch.unique(users)) < len(users)  # prefixes of one user share a batch
+    captured = []
+    model.trm_encoder.register_forward_hook(lambda m, i, out: captured.append(out))
+    parts = model.calculate_kd_loss(batch)
+    args = (captured[0][-1], model.kd_valid_positions(batch), batch[model.kd_profile_field])
+    assert torch.equal(parts.distil, model.kd_head.distil_loss(*args, users)[0])
+    assert not torch.equal(parts.distil, model.kd_head.distil_loss(*args)[0])
+
+
+def test_frozen_projection_gets_no_gradient_in_the_model(data):
+    model, _ = make(data, kd_projection="frozen")
+    model.calculate_loss(train_batch(data)).backward()
+    assert model.kd_head.profile_proj.weight.grad is None
+    assert model.kd_head.profile_proj.weight.std().item() == pytest.approx(19 ** -0.5, rel=0.25)
