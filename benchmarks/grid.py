@@ -319,7 +319,8 @@ def cell_command(budget, dataset, model, variant, seed):
 def run_cell(args, dataset, model, variant, seed, log=print):
     """Build what the cell needs, then train it in a subprocess that writes the result JSON."""
     source, overrides = variant_settings(variant)
-    config = {"seed": seed, "show_progress": False, "state": "WARNING",
+    # state INFO: RecBole's log file (./log/<model>/) gets every epoch; the console only warnings
+    config = {"seed": seed, "show_progress": False, "state": "INFO",
               # per cell: RecBole names checkpoints by model and second, so concurrent grids could collide
               "checkpoint_dir": os.path.join(args.work, "saved", budget_name(args.budget), dataset, model, variant, f"seed{seed}"), **recbole_data_config(dataset, args.budget, log)}
     name = model
@@ -348,7 +349,7 @@ def run_job(job):
     from recbole_llmkd.profiles.atomic import write_text_atomic
 
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value flags from sys.argv: the job is not one
-    result = train_and_test(job["model"], job["dataset"], job["config_dict"], job["config_files"])
+    result = train_and_test(job["model"], job["dataset"], job["config_dict"], job["config_files"], quiet_console=True)
     result["cell"] = job["cell"]
     result["subsets"] = job["subsets"]
     os.makedirs(os.path.dirname(job["out"]), exist_ok=True)

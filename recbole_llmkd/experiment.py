@@ -15,8 +15,16 @@
   with equal fingerprints trained and tested on the same split;
 * ``peak_memory_mb``: the peak allocated GPU memory, or on CPU the process's peak RSS (so it is
   one run's own only when the run has a process of its own, as in ``benchmarks/grid.py``);
-* the KD trainer's per-epoch ``L_rec``, ``L_distil`` and ``β`` (``kd_history``).
+* ``valid_scores``: the validation metric after every evaluation (RecBole's ``fit`` callback), the
+  convergence curve;
+* the KD trainer's per-epoch ``L_rec``, ``L_distil``, ``β`` and spreads (``kd_history``).
+
+``epoch_line``, when given, receives one short line per evaluated epoch (the main job prints them),
+and ``quiet_console`` keeps RecBole's INFO logging (config dump, per-epoch metrics) out of the
+console while its log file still receives it.
 """
+
+import logging
 
 import hashlib
 import inspect
@@ -160,7 +168,26 @@ def _record_best_epoch(trainer, best):
     trainer._save_checkpoint = saving
 
 
-def train_and_test(model, dataset, config_dict=None, config_file_list=None, saved=True, show_progress=None):
+def quiet_console_handlers():
+    """Raise the root logger's console handlers (RecBole's ``init_logger`` adds one) to WARNING."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.WARNING)
+
+
+def epoch_summary(model, epoch, seconds, score, best_score, best_epoch, metric, kd_entry=None):
+    """One console line per evaluated epoch."""
+    line = (f"{model} epoch {epoch}: {seconds:.0f} s, valid {metric} {score:.4f} "
+            f"(best {best_score:.4f} at epoch {best_epoch})")
+    if kd_entry and kd_entry.get("epoch") == epoch:
+        line += f" | stage {kd_entry['stage']}, L_rec {kd_entry['L_rec']:.3f}"
+        if kd_entry["stage"] == 1:
+            line += f", L_distil {kd_entry['L_distil']:.3f}"
+    return line
+
+
+def train_and_test(model, dataset, config_dict=None, config_file_list=None, saved=True, show_progress=None,
+                   epoch_line=None, quiet_console=False):
     """Train ``model`` on ``dataset`` with RecBole and test its best checkpoint; returns a dict
     (JSON-ready) with ``test_result``, ``best_valid_result``, timings, per-user test metrics, the
     split fingerprint and the effective config of the keys that matter for comparing runs."""
@@ -171,6 +198,8 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
         config["show_progress"] = bool(show_progress)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
+    if quiet_console:
+        quiet_console_handlers()
     logger = getLogger()
     logger.info(config)
     data = create_dataset(config)
@@ -189,9 +218,20 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
     if config["device"].type == "cuda":
         torch.cuda.reset_peak_memory_stats(config["device"])
 
+    valid_scores = []
+
+    def after_evaluation(epoch_idx, valid_score):
+        valid_scores.append(round(float(valid_score), 6))
+        if epoch_line is not None:
+            history = getattr(trainer, "kd_history", None)
+            epoch_line(epoch_summary(config["model"], epoch_idx, epoch_seconds[-1] if epoch_seconds else 0.0,
+                                     float(valid_score), float(trainer.best_valid_score), best["epoch"],
+                                     config["valid_metric"], history[-1] if history else None))
+
     started = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=saved,
-                                                      show_progress=config["show_progress"])
+                                                      show_progress=config["show_progress"],
+                                                      callback_fn=after_evaluation)
     fit_seconds = time.perf_counter() - started
     if saved:  # load the best checkpoint outside the timed evaluation
         trainer.evaluate(test_data, load_best_model=True, show_progress=False)
@@ -222,6 +262,7 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
         "test_result": {k: float(v) for k, v in test_result.items()},
         "per_user": recorder.per_user(test_data._dataset),
         "split": split_fingerprint(train_data, test_data, config),
+        "valid_scores": valid_scores,
         "epochs_trained": len(epoch_seconds),
         "best_epoch": best["epoch"],
         "epoch_seconds": [round(s, 3) for s in epoch_seconds],

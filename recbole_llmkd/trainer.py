@@ -28,7 +28,9 @@ class KDTrainer(Trainer):
     def __init__(self, config, model):
         super().__init__(config, model)
         kd_epochs = config["kd_epochs"]
-        self.kd_epochs = self.epochs // 2 if kd_epochs is None else int(kd_epochs)
+        if kd_epochs is not None and (isinstance(kd_epochs, bool) or not isinstance(kd_epochs, int)):
+            raise ValueError(f"config key 'kd_epochs' is {kd_epochs!r}; expected a whole number of epochs or ~")
+        self.kd_epochs = self.epochs // 2 if kd_epochs is None else kd_epochs
         if not 0 <= self.kd_epochs <= self.epochs:
             raise ValueError(
                 f"config key 'kd_epochs' is {kd_epochs}; expected 0..epochs ({self.epochs}) "

@@ -19,7 +19,10 @@ def runs(tmp_path_factory, profile_file):
                   "state": "WARNING", "checkpoint_dir": str(folder / "saved"), "topk": [10, 20],
                   "metrics": ["Recall", "NDCG", "Hit", "MRR"]}
         base = train_and_test("SASRec", "ml-100k", config)
-        kd = train_and_test("SASRecKD", "ml-100k", {**config, "kd_profile_file": str(profile_file)})
+        lines = []
+        kd = train_and_test("SASRecKD", "ml-100k", {**config, "kd_profile_file": str(profile_file)},
+                            epoch_line=lines.append)
+        kd["lines"] = lines
     finally:
         os.chdir(cwd)
     return base, kd
@@ -61,3 +64,35 @@ def test_per_user_tokens_are_raw_user_ids(runs):
     assert len(per_user["user"]) == len(per_user["user_index"])
     assert all(token.isdigit() and 1 <= int(token) <= 943 for token in per_user["user"])
     assert len(set(per_user["user"])) == len(per_user["user"])
+
+
+@pytest.mark.slow
+def test_validation_curve_and_epoch_lines(runs):
+    base, kd = runs
+    for run in runs:
+        assert len(run["valid_scores"]) == run["epochs_trained"] == 2
+        assert max(run["valid_scores"]) == pytest.approx(run["best_valid_score"], abs=1e-6)
+        assert run["valid_scores"][run["best_epoch"]] == pytest.approx(run["best_valid_score"], abs=1e-6)
+    assert len(kd["lines"]) == 2
+    assert kd["lines"][0].startswith("SASRecKD epoch 0: ")
+    assert "valid MRR@10 " in kd["lines"][0] and "| stage 1, L_rec " in kd["lines"][0] and "L_distil" in kd["lines"][0]
+    assert "| stage 2, L_rec " in kd["lines"][1] and "L_distil" not in kd["lines"][1]
+
+
+def test_quiet_console_keeps_info_in_the_file_only(tmp_path):
+    import logging
+
+    from recbole_llmkd.experiment import quiet_console_handlers
+
+    root = logging.getLogger()
+    console, file = logging.StreamHandler(), logging.FileHandler(tmp_path / "x.log")
+    for handler in (console, file):
+        handler.setLevel(logging.INFO)
+        root.addHandler(handler)
+    try:
+        quiet_console_handlers()
+        assert console.level == logging.WARNING and file.level == logging.INFO
+    finally:
+        for handler in (console, file):
+            root.removeHandler(handler)
+        file.close()

@@ -41,7 +41,7 @@ def test_default_kd_epochs_is_half_of_epochs(setup):
     assert trainer.kd_epochs == 3
 
 
-@pytest.mark.parametrize("kd_epochs", [-1, 3])
+@pytest.mark.parametrize("kd_epochs", [-1, 3, "abc", 1.5])
 def test_kd_epochs_out_of_range(setup, kd_epochs):
     with pytest.raises(ValueError, match="kd_epochs"):
         setup(epochs=2, kd_epochs=kd_epochs)

@@ -68,6 +68,17 @@ def check_choice(key, value, choices):
         raise ValueError(f"config key {key!r} is {value!r}; expected one of {list(choices)}")
 
 
+def config_number(key, value):
+    """``value`` as a finite float, or a ValueError that names the config key."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"config key {key!r} is {value!r}; expected a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"config key {key!r} is {value!r}; expected a finite number")
+    return number
+
+
 def profile_statistics(profiles):
     """``(mean, std)`` per dimension over the rows of ``profiles`` [N, D] that have a profile (any
     non-zero entry); a dimension with no spread gets std 1 so standardising never divides by 0."""
@@ -89,13 +100,15 @@ class ProfileDistillation(nn.Module):
         check_choice("kd_direction", direction, DIRECTIONS)
         check_choice("kd_projection", projection, PROJECTIONS)
         self.aggregation = aggregation
-        self.gamma = float(gamma)
+        self.gamma = config_number("kd_gamma", gamma)
+        if self.gamma < 0:  # exp(γ·(t − last)) would grow without bound toward the oldest positions
+            raise ValueError(f"config key 'kd_gamma' is {gamma!r}; expected a number >= 0")
         self.loss = loss
         self.direction = direction
         self.projection = projection
-        self.temperature = float(temperature)
+        self.temperature = config_number("kd_temperature", temperature)
         if not self.temperature > 0:
-            raise ValueError(f"config key 'kd_temperature' is {temperature}; expected a positive number")
+            raise ValueError(f"config key 'kd_temperature' is {temperature!r}; expected a positive number")
         if direction == "profile_to_hidden":
             self.profile_proj = nn.Linear(profile_dim, hidden_size, bias=projection == "learned")  # T
         else:

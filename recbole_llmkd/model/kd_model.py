@@ -12,7 +12,8 @@ summarises the whole training history, and a prefix is that history seen earlier
 
 from contextlib import contextmanager
 
-from recbole_llmkd.model.distillation import KDLoss, ProfileDistillation, combine_losses, profile_statistics
+from recbole_llmkd.model.distillation import (KDLoss, ProfileDistillation, combine_losses, config_number,
+                                              profile_statistics)
 
 KD_PARAM_PREFIX = "kd_head."
 
@@ -21,15 +22,17 @@ class DistillationMixin:
     """Mix in before a RecBole transformer model: ``class SASRecKD(DistillationMixin, SASRec)``."""
 
     def _init_distillation(self, config, dataset):
-        self.kd_alpha = float(config["kd_alpha"])
+        self.kd_alpha = config_number("kd_alpha", config["kd_alpha"])
         if not 0.0 <= self.kd_alpha <= 1.0:
             raise ValueError(f"config key 'kd_alpha' is {self.kd_alpha}; expected a number in [0, 1]")
         self.kd_dynamic_scale = bool(config["kd_dynamic_scale"])
         beta_max = config["kd_beta_max"]
-        if beta_max is not None and not float(beta_max) > 0:
+        if beta_max is not None and not config_number("kd_beta_max", beta_max) > 0:
             raise ValueError(f"config key 'kd_beta_max' is {beta_max}; expected a positive number or ~ (no cap)")
         self.kd_beta_max = None if beta_max is None else float(beta_max)
-        self.kd_layer = int(config["kd_layer"])
+        if isinstance(config["kd_layer"], bool) or not isinstance(config["kd_layer"], int):
+            raise ValueError(f"config key 'kd_layer' is {config['kd_layer']!r}; expected a whole number (-1 = last block)")
+        self.kd_layer = config["kd_layer"]
         n_blocks = len(self.trm_encoder.layer)
         if not -n_blocks <= self.kd_layer < n_blocks:
             raise ValueError(

@@ -249,6 +249,8 @@ def test_spread_of_pooled_states_and_targets_over_profiled_rows():
 @pytest.mark.parametrize("key, kwargs", [
     ("kd_direction", {"direction": "both"}), ("kd_projection", {"projection": "fixed"}),
     ("kd_temperature", {"temperature": 0.0}), ("kd_temperature", {"temperature": -1.0}),
+    ("kd_temperature", {"temperature": "abc"}), ("kd_temperature", {"temperature": float("nan")}),
+    ("kd_gamma", {"gamma": -0.5}), ("kd_gamma", {"gamma": "x"}), ("kd_gamma", {"gamma": float("inf")}),
 ])
 def test_bad_new_choices_are_clear_errors(key, kwargs):
     with pytest.raises(ValueError, match=key):

@@ -152,6 +152,10 @@ def test_profile_dim_comes_from_the_dataset(data):
         ("kd_projection", "fixed", "kd_projection"),
         ("kd_temperature", 0, "kd_temperature"),
         ("kd_standardize", "yes", "kd_standardize"),
+        ("kd_alpha", "abc", "config key 'kd_alpha' is 'abc'; expected a number"),
+        ("kd_beta_max", "abc", "config key 'kd_beta_max' is 'abc'; expected a number"),
+        ("kd_layer", 1.7, "config key 'kd_layer' is 1.7; expected a whole number"),
+        ("kd_layer", "abc", "config key 'kd_layer' is 'abc'; expected a whole number"),
     ],
 )
 def test_bad_settings_fail_at_construction(data, key, value, message):
