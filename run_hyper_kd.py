@@ -4,8 +4,8 @@ run_hyper.py does, with an objective function that finds SASRecKD/BERT4RecKD by 
     python run_hyper_kd.py -m SASRecKD -d ml-100k --config_files="budget.yaml" --algo random --max_evals 10
 
 The default search space (``properties/hyper/kd.hyper``, shipped with the package, RecBole's
-``name type values`` format) covers kd_alpha, kd_layer, kd_aggregation, kd_epochs and kd_beta_max;
-``kd_epochs`` choices are epochs of stage 1, so keep ``epochs`` (config files) above the largest.
+``name type values`` format) covers kd_alpha, kd_direction, kd_loss, kd_layer, kd_aggregation, kd_epochs
+and kd_beta_max; ``kd_epochs`` choices are epochs of stage 1, so keep ``epochs`` (config files) above the largest.
 Results (every trial's valid and test metrics) go to ``--output_file``; the search is driven by the
 validation metric (``valid_metric``), never by the test set.
 """

@@ -8,7 +8,8 @@ import run_hyper_kd
 
 def test_shipped_search_space_covers_the_kd_keys():
     space = HyperTuning._build_space_from_file(run_hyper_kd.default_space_file())
-    assert set(space) == {"kd_alpha", "kd_layer", "kd_aggregation", "kd_epochs", "kd_beta_max"}
+    assert set(space) == {"kd_alpha", "kd_direction", "kd_loss", "kd_layer", "kd_aggregation", "kd_epochs",
+                          "kd_beta_max"}
 
 
 @pytest.mark.slow
