@@ -86,3 +86,11 @@ def test_bert4rec_pair_with_a_given_profile_file(run_dir, profile_file):
     assert not (run_dir / "out" / "profiles").exists()  # the profile stages were skipped
     kd = json.loads((run_dir / "out" / "runs" / "BERT4RecKD.json").read_text())
     assert kd["config"]["kd_profile_file"] == str(profile_file) and kd["kd_history"][0]["stage"] == 1
+
+
+def test_comparison_line_states_the_change_and_the_single_seed():
+    rows = [{"model": "SASRec", "ndcg@10": 0.05, "best_epoch": 8}, {"model": "SASRecKD", "ndcg@10": 0.052, "best_epoch": 11}]
+    from recbole_llmkd.pipeline import comparison_line
+
+    assert comparison_line(rows).startswith("SASRecKD vs SASRec: test NDCG@10 0.0520 vs 0.0500 (+4.0%), one seed, "
+                                            "best epochs 11 and 8.")
