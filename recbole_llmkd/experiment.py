@@ -24,10 +24,9 @@ and ``quiet_console`` keeps RecBole's INFO logging (config dump, per-epoch metri
 console while its log file still receives it.
 """
 
-import logging
-
 import hashlib
 import inspect
+import logging
 import platform
 import resource
 import sys

@@ -119,7 +119,7 @@ class ProfileDistillation(nn.Module):
         self.register_buffer("profile_mean", torch.as_tensor(mean, dtype=torch.float32).clone())
         self.register_buffer("profile_std", torch.as_tensor(std, dtype=torch.float32).clone())
 
-    def reset_frozen_projection(self, generator=None):
+    def reset_frozen_projection(self):
         """A frozen ``T``: entries N(0, 1/profile_dim), no bias, no gradient. Each target dimension
         then has about the variance of one standardised profile dimension (the hidden states that
         follow a LayerNorm have unit scale), instead of RecBole's 0.02-std init, which would pull
@@ -128,7 +128,7 @@ class ProfileDistillation(nn.Module):
             return
         weight = self.profile_proj.weight
         with torch.no_grad():
-            weight.copy_(torch.randn(weight.shape, generator=generator) / weight.size(1) ** 0.5)
+            weight.copy_(torch.randn(weight.shape) / weight.size(1) ** 0.5)
         weight.requires_grad_(False)
 
     def aggregate(self, hidden, valid):
