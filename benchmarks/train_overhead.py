@@ -21,6 +21,7 @@ import time
 import torch
 
 import recbole_llmkd  # noqa: F401  (shims + registration)
+from recbole_llmkd.fast_path import apply_fast_path, fast_path_enabled
 from recbole_llmkd.profiles.metadata import main as write_genre_profiles
 
 
@@ -34,6 +35,8 @@ def build(model, config_dict):
     train, valid, test = data_preparation(config, create_dataset(config))
     init_seed(config["seed"], config["reproducibility"])
     net = get_model(model)(config, train._dataset).to(config["device"])
+    if fast_path_enabled(config):
+        apply_fast_path(net)
     trainer = get_trainer(config["MODEL_TYPE"], model)(config, net)
     return trainer, train, test
 
@@ -46,6 +49,7 @@ def main(argv=None):
     parser.add_argument("--max-len", type=int, default=50, help="MAX_ITEM_LIST_LENGTH")
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--aggregation", default="mean", choices=["mean", "exponential", "attention"])
+    parser.add_argument("--fast-path", action="store_true", help="fast_path: True for both models")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
@@ -55,7 +59,7 @@ def main(argv=None):
     common = {
         "MAX_ITEM_LIST_LENGTH": args.max_len, "hidden_size": args.hidden_size, "inner_size": 4 * args.hidden_size,
         "train_neg_sample_args": None, "checkpoint_dir": os.path.join(work, "saved"), "state": "WARNING",
-        "show_progress": False, "use_gpu": args.device != "cpu", "epochs": 1,
+        "show_progress": False, "use_gpu": args.device != "cpu", "epochs": 1, "fast_path": args.fast_path,
     }
     kd_extra = {"kd_profile_file": profiles, "kd_epochs": 1, "kd_aggregation": args.aggregation}
     runs = {
@@ -95,7 +99,9 @@ def main(argv=None):
         return statistics.median(k / b for k, b in zip(values["kd"], values["baseline"]))
 
     print(f"\n{args.model} on ml-100k, MAX_ITEM_LIST_LENGTH={args.max_len}, hidden_size={args.hidden_size}, "
-          f"aggregation={args.aggregation}, device={args.device}, torch threads={torch.get_num_threads()}; "
+          f"aggregation={args.aggregation}, fast_path={args.fast_path}, device={args.device}, "
+          f"torch threads={torch.get_num_threads()}, KD defaults: {runs['kd'][0].model.kd_head.direction}, "
+          f"{runs['kd'][0].model.kd_head.loss}; "
           f"{args.rounds} rounds x {args.batches} batches of {kd_train.batch_size}, {batches_per_epoch} batches/epoch")
     print(f"{'':10s}{'train s/epoch':>15s}{'inference s':>14s}")
     for name in runs:
@@ -116,12 +122,12 @@ def time_distillation_head(model, batch, repeats=20):
         model.calculate_loss(batch)
     handle.remove()
     hidden = captured[0][model.kd_layer].detach()
-    valid, profile = model.kd_valid_positions(batch), batch[model.kd_profile_field]
+    valid, profile, users = model.kd_valid_positions(batch), batch[model.kd_profile_field], batch[model.USER_ID]
     times = []
     for _ in range(repeats + 2):
         leaf = hidden.clone().requires_grad_(True)
         start = time.perf_counter()
-        loss, _ = model.kd_head.distil_loss(leaf, valid, profile)
+        loss, _ = model.kd_head.distil_loss(leaf, valid, profile, users)
         loss.backward()
         times.append(time.perf_counter() - start)
     return statistics.median(times[2:])
