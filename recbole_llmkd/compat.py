@@ -147,12 +147,19 @@ def make_checkpoints_weights_only_loadable():
     )
 
 
-def silence_pandas_inplace_warnings():
+def silence_recbole_deprecation_warnings():
     """pandas 2.x warns at every RecBole dataset load that RecBole's ``fillna(inplace=True)`` on a
     column will stop working in pandas 3. With ``pandas<3`` pinned it still works, so the warning
-    (one screenful per field) is noise for our users; it stays visible for other code."""
+    (one screenful per field) is noise for our users; it stays visible for other code. The same goes
+    for torch's deprecation warning on RecBole's ``amp.GradScaler`` spelling."""
     warnings.filterwarnings(
         "ignore", message="A value is trying to be set on a copy", category=FutureWarning,
+        module=r"recbole\.",
+    )
+    # Every RecBole Trainer builds its GradScaler through the deprecated torch.cuda.amp spelling;
+    # the scaler is disabled off-GPU and works the same on GPU, so the warning is noise per run.
+    warnings.filterwarnings(
+        "ignore", message=r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated", category=FutureWarning,
         module=r"recbole\.",
     )
 
@@ -199,7 +206,7 @@ def apply():
     if _APPLIED:
         return
     restore_numpy_aliases()
-    silence_pandas_inplace_warnings()
+    silence_recbole_deprecation_warnings()
     keep_ray_optional()
     disable_sine_anomaly_detection()
     make_checkpoints_weights_only_loadable()
