@@ -7,8 +7,10 @@
 
 Choices (documented in the README too):
 
-* The optimizer is kept across the switch (Adam's moment estimates carry over, the head's
-  parameters simply stop receiving gradients); ``kd_reset_optimizer: True`` rebuilds it instead.
+* The optimizer is rebuilt at the switch (``kd_reset_optimizer: True``, the default): stage 1's
+  moment estimates, shaped by the distillation term, would otherwise shrink stage 2's steps.
+  ``kd_reset_optimizer: False`` keeps it, as the paper does (the head's parameters simply stop
+  receiving gradients).
 * Early stopping's patience restarts at the switch, and if stage 1 exhausts its patience
   (``stopping_step`` evaluations without improvement) the run switches to stage 2 early instead
   of ending before fine-tuning.

@@ -55,7 +55,7 @@ def test_timings_and_history(runs):
         assert run["config"]["MAX_ITEM_LIST_LENGTH"] == 10 and run["environment"]["recbole"] == "1.2.1"
     assert base["kd_history"] is None
     assert [(h["epoch"], h["stage"]) for h in kd["kd_history"]] == [(0, 1), (1, 2)]
-    assert kd["config"]["kd_alpha"] == 0.4
+    assert kd["config"]["kd_alpha"] == 0.1 and kd["config"]["kd_direction"] == "hidden_to_profile"
 
 
 @pytest.mark.slow

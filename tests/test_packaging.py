@@ -42,4 +42,4 @@ def test_installed_package_finds_its_properties(tmp_path):
     out = subprocess.run([sys.executable, "-c", CHECK, str(site)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ["0.4", "mask_itemseq", "profile_emb", "30"]
+    assert out.stdout.split() == ["0.1", "mask_itemseq", "profile_emb", "30"]

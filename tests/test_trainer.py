@@ -23,7 +23,7 @@ def setup(build_data, tiny_config):
 
 
 def test_stages_switch_after_kd_epochs(setup, caplog):
-    trainer, train, valid, _ = setup(epochs=3, kd_epochs=2)
+    trainer, train, valid, _ = setup(epochs=3, kd_epochs=2, kd_dynamic_scale=True, kd_reset_optimizer=False)
     with caplog.at_level(logging.INFO):
         trainer.fit(train, valid, saved=False)
     assert [h["stage"] for h in trainer.kd_history] == [1, 1, 2]

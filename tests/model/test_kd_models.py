@@ -52,7 +52,7 @@ def train_batch(data):
 @pytest.fixture(autouse=True)
 def reset_config(data):
     config = data[1]
-    saved = {k: config[k] for k in ("kd_alpha", "kd_layer", "kd_aggregation", "kd_loss", "kd_beta_max",
+    saved = {k: config[k] for k in ("kd_alpha", "kd_dynamic_scale", "kd_layer", "kd_aggregation", "kd_loss", "kd_beta_max",
                                     "kd_direction", "kd_projection", "kd_standardize", "kd_temperature")}
     yield
     for key, value in saved.items():
@@ -74,15 +74,20 @@ def test_stage_two_gives_exactly_the_parent_loss(data):
     assert torch.equal(model.calculate_loss(batch), parent.calculate_loss(batch))
 
 
-def test_stage_one_combines_parent_loss_with_distillation(data):
-    model, parent = make(data, kd_alpha=0.4)
+@pytest.mark.parametrize("dynamic", [False, True], ids=["fixed_weight", "paper_dynamic_beta"])
+def test_stage_one_combines_parent_loss_with_distillation(data, dynamic):
+    model, parent = make(data, kd_alpha=0.4, kd_dynamic_scale=dynamic)
     model.eval(), parent.eval()
     batch = train_batch(data)
     parts = model.calculate_kd_loss(batch)
     assert torch.equal(parts.rec, parent.calculate_loss(batch))
     assert parts.distil.item() > 0
-    assert parts.beta.item() == pytest.approx(parts.rec.item() / parts.distil.item(), rel=1e-6)
-    assert parts.total.item() == pytest.approx(0.4 * parts.rec.item() + 0.6 * parts.rec.item(), rel=1e-5)
+    if dynamic:  # β = L_rec / L_distil, so α·β·L_distil equals α·L_rec in value
+        assert parts.beta.item() == pytest.approx(parts.rec.item() / parts.distil.item(), rel=1e-6)
+        assert parts.total.item() == pytest.approx(0.4 * parts.rec.item() + 0.6 * parts.rec.item(), rel=1e-5)
+    else:
+        assert parts.beta.item() == 1.0
+        assert parts.total.item() == pytest.approx(0.4 * parts.distil.item() + 0.6 * parts.rec.item(), rel=1e-6)
     has_profile = (batch[model.kd_profile_field] != 0).any(dim=-1)
     assert 0 < parts.n_profiled <= int(has_profile.sum())
 
@@ -121,11 +126,12 @@ def test_serving_is_the_parent_model(data):
     assert extra and all(key.startswith("kd_head.") for key in extra)
 
 
-def test_stage_two_leaves_the_distillation_head_without_gradient(data):
-    model, _ = make(data)
+@pytest.mark.parametrize("direction", ["hidden_to_profile", "profile_to_hidden"])
+def test_stage_two_leaves_the_distillation_head_without_gradient(data, direction):
+    model, _ = make(data, kd_direction=direction)
     batch = train_batch(data)
     model.calculate_loss(batch).backward()
-    assert model.kd_head.profile_proj.weight.grad.abs().sum() > 0
+    assert all(p.grad.abs().sum() > 0 for p in model.kd_head.parameters())
     model.zero_grad(set_to_none=True)
     model.set_distillation(False)
     model.calculate_loss(batch).backward()
@@ -133,10 +139,12 @@ def test_stage_two_leaves_the_distillation_head_without_gradient(data):
     assert model.item_embedding.weight.grad is not None
 
 
-def test_profile_dim_comes_from_the_dataset(data):
-    model, _ = make(data)
-    assert model.kd_head.profile_proj.in_features == 19  # ml-100k has 19 genres
-    assert model.kd_head.profile_proj.out_features == 16
+@pytest.mark.parametrize("direction, layer, shape", [("profile_to_hidden", "profile_proj", (19, 16)),
+                                                     ("hidden_to_profile", "student_proj", (16, 19))])
+def test_profile_dim_comes_from_the_dataset(data, direction, layer, shape):
+    model, _ = make(data, kd_direction=direction)
+    proj = getattr(model.kd_head, layer)  # ml-100k has 19 genres; the tiny models' hidden size is 16
+    assert (proj.in_features, proj.out_features) == shape
 
 
 @pytest.mark.parametrize(
@@ -218,7 +226,7 @@ def test_infonce_reads_the_user_of_each_row(data):
 
 
 def test_frozen_projection_gets_no_gradient_in_the_model(data):
-    model, _ = make(data, kd_projection="frozen")
+    model, _ = make(data, kd_direction="profile_to_hidden", kd_projection="frozen")
     model.calculate_loss(train_batch(data)).backward()
     assert model.kd_head.profile_proj.weight.grad is None
     assert model.kd_head.profile_proj.weight.std().item() == pytest.approx(19 ** -0.5, rel=0.25)
