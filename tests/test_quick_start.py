@@ -26,7 +26,7 @@ def recbole_yaml(model):
 # the shipped kd_* defaults: the recipe chosen on validation (results/converged/selection.md)
 KD_DEFAULTS = {"kd_alpha": 0.1, "kd_dynamic_scale": False, "kd_beta_max": None, "kd_layer": -1,
                "kd_aggregation": "mean", "kd_direction": "hidden_to_profile", "kd_projection": "learned",
-               "kd_loss": "mse", "kd_temperature": 0.1, "kd_standardize": True, "kd_epochs": None,
+               "kd_loss": "infonce", "kd_temperature": 0.1, "kd_standardize": True, "kd_epochs": None,
                "kd_reset_optimizer": True, "kd_profile_field": "profile_emb"}
 
 

@@ -108,13 +108,11 @@ def test_kd_layer_selects_the_block(data, kd_layer):
     captured = []
     model.trm_encoder.register_forward_hook(lambda m, i, out: captured.append(out))
     parts = model.calculate_kd_loss(batch)
-    expected, _ = model.kd_head.distil_loss(
-        captured[0][kd_layer], model.kd_valid_positions(batch), batch[model.kd_profile_field]
-    )
+    args = (model.kd_valid_positions(batch), batch[model.kd_profile_field], batch[model.USER_ID])
+    expected, _ = model.kd_head.distil_loss(captured[0][kd_layer], *args)
     assert torch.equal(parts.distil, expected)
     other = captured[0][(kd_layer + 1) % 2]
-    assert not torch.equal(model.kd_head.distil_loss(other, model.kd_valid_positions(batch),
-                                                     batch[model.kd_profile_field])[0], expected)
+    assert not torch.equal(model.kd_head.distil_loss(other, *args)[0], expected)
 
 
 def test_serving_is_the_parent_model(data):
