@@ -64,15 +64,15 @@ VARIANTS = {
 PAPER_KD = {"kd_alpha": 0.4, "kd_dynamic_scale": True, "kd_beta_max": None, "kd_direction": "profile_to_hidden",
             "kd_projection": "learned", "kd_loss": "mse", "kd_standardize": False, "kd_reset_optimizer": False,
             "kd_aggregation": "mean", "kd_layer": -1}
+# a regressor from the pooled state predicts the fixed, standardised profile; fixed weight α
+REGRESSOR_KD = {**PAPER_KD, "kd_direction": "hidden_to_profile", "kd_standardize": True, "kd_alpha": 0.1,
+                "kd_dynamic_scale": False, "kd_reset_optimizer": True}
 RECIPES = {
     # the paper's formulation: learned T, MSE, α 0.4 with the uncapped dynamic β, optimizer kept
     "paper": PAPER_KD,
-    # a regressor from the pooled state predicts the fixed, standardised profile; fixed weight α
-    "reg": {**PAPER_KD, "kd_direction": "hidden_to_profile", "kd_standardize": True, "kd_alpha": 0.1,
-            "kd_dynamic_scale": False, "kd_reset_optimizer": True},
-    # the same regressor, InfoNCE over the batch's other users (τ 0.1)
-    "nce": {**PAPER_KD, "kd_direction": "hidden_to_profile", "kd_standardize": True, "kd_alpha": 0.1,
-            "kd_dynamic_scale": False, "kd_reset_optimizer": True, "kd_loss": "infonce", "kd_temperature": 0.1},
+    "reg": REGRESSOR_KD,
+    # the same regressor, InfoNCE over the batch's other users (τ 0.1): the shipped defaults
+    "nce": {**REGRESSOR_KD, "kd_loss": "infonce", "kd_temperature": 0.1},
 }
 DEFAULT_VARIANTS = ("baseline", "kd", "kd_metadata", "kd_random")
 

@@ -5,9 +5,11 @@ import os
 
 import numpy as np
 import pytest
+import yaml
 
 from benchmarks import grid, report
 from recbole_llmkd.profiles.atomic import read_atomic
+from recbole_llmkd.registry import properties_dir
 
 TINY_BUDGET = """epochs: 2
 stopping_step: 2
@@ -177,6 +179,14 @@ def test_variant_settings(variant, source, keys):
     assert {k: overrides[k] for k in keys} == keys
     if grid.split_variant(variant)[1]:
         assert set(grid.RECIPES["paper"]) <= set(overrides)  # a recipe spells out every key
+
+
+def test_the_nce_recipe_is_the_shipped_defaults():
+    """results/README.md reads the `kd-nce` rows as the shipped defaults: every key the recipe sets
+    must hold the value properties/overall.yaml ships."""
+    with open(os.path.join(properties_dir(), "overall.yaml")) as f:
+        shipped = yaml.safe_load(f)
+    assert grid.RECIPES["nce"] == {key: shipped[key] for key in grid.RECIPES["nce"]}
 
 
 @pytest.mark.parametrize("variant, message", [
