@@ -16,25 +16,23 @@ What this class changes, and why:
   ``filter_inter_by_user_or_item`` would drop them); they get an all-zero vector, which the
   models read as "no profile". Users are remapped in order of first appearance in ``.inter``,
   so the split is the same as the baseline's;
-* the file is checked when it is read: present, the field present and of type ``float_seq``,
-  every non-empty vector of the same length (``kd_profile_dim`` when set), finite, one row per user.
-  Empty cells are allowed and mean "no profile".
+* the file is checked line by line before RecBole reads it
+  (:mod:`recbole_llmkd.profiles.profile_file`): encoding, header, separators, numbers, length
+  (``kd_profile_dim`` when set), finite float32 values, one row per user. Empty cells are allowed
+  and mean "no profile";
+* a file none of whose profiled users has interactions is refused; otherwise the number of
+  profiled users is logged (a warning when it is under half of the users).
 """
 
 import os
-from collections import Counter
 
 import numpy as np
 from recbole.data.dataset import SequentialDataset
-from recbole.utils import FeatureSource, FeatureType
+from recbole.utils import FeatureSource
 
+from recbole_llmkd.profiles.profile_file import ProfileFileError, read_profile_file
 
-class ProfileFileError(ValueError):
-    """The profile ``.user`` file is missing or not what the KD models need."""
-
-
-def _line(index):
-    return int(index) + 2  # the header is line 1; pandas numbers data rows from 0
+__all__ = ["KDSequentialDataset", "ProfileFileError"]
 
 
 class KDSequentialDataset(SequentialDataset):
@@ -71,51 +69,13 @@ class KDSequentialDataset(SequentialDataset):
                 "`python -m recbole_llmkd.profiles`, or point config key 'kd_profile_file' at it)"
             )
         self._profile_path = path
+        # checked line by line first: RecBole's reader fails on a malformed file without naming it
+        self._profile_table = read_profile_file(
+            path, self.uid_field, self.profile_field, field_separator=self.config["field_separator"],
+            seq_separator=self.config["seq_separator"], encoding=self.config["encoding"] or "utf-8",
+            expected_dim=self.config["kd_profile_dim"])
         directory, name = os.path.split(path)
         return super()._load_user_or_item_feat(name[: -len(".user")], directory, source, field_name)
-
-    def _load_feat(self, filepath, source):
-        feat = super()._load_feat(filepath, source)
-        if source == FeatureSource.USER:
-            self._check_profiles(feat, filepath)
-        return feat
-
-    def _check_profiles(self, feat, path):
-        field = self.profile_field
-        if feat is None or field not in feat.columns:
-            raise ProfileFileError(
-                f"{path}: the header has no field '{field}:float_seq' (config key 'kd_profile_field'); "
-                "point config key 'kd_profile_file' at the .user file that holds the profiles"
-            )
-        if self.field2type[field] != FeatureType.FLOAT_SEQ:
-            raise ProfileFileError(
-                f"{path}: field {field!r} is declared as {self.field2type[field].value}; expected float_seq"
-            )
-        duplicated = feat[self.uid_field].duplicated(keep=False)
-        if duplicated.any():
-            index = feat.index[duplicated][1]
-            raise ProfileFileError(
-                f"{path} line {_line(index)}: user {feat.at[index, self.uid_field]!r} has more than one row"
-            )
-        lengths = feat[field].map(len)
-        present = lengths[lengths > 0]
-        if present.empty:
-            raise ProfileFileError(f"{path}: no user has a profile vector in field {field!r}")
-        expected = self.config["kd_profile_dim"] or Counter(present).most_common(1)[0][0]
-        wrong = present[present != expected]
-        if not wrong.empty:
-            index = wrong.index[0]
-            raise ProfileFileError(
-                f"{path} line {_line(index)} (user {feat.at[index, self.uid_field]!r}): profile has "
-                f"{wrong.iloc[0]} values, expected {expected}"
-            )
-        finite = feat.loc[present.index, field].map(lambda v: bool(np.isfinite(v).all()))
-        if not finite.all():
-            index = finite.index[~finite.to_numpy()][0]
-            raise ProfileFileError(
-                f"{path} line {_line(index)} (user {feat.at[index, self.uid_field]!r}): profile "
-                "contains NaN or inf"
-            )
 
     def _reset_index(self):
         if self.user_feat is not None and self.user_feat.empty:
@@ -124,6 +84,33 @@ class KDSequentialDataset(SequentialDataset):
                 "have no interactions left under the dataset's filters)"
             )
         super()._reset_index()
+
+    def _data_processing(self):
+        super()._data_processing()
+        self._report_coverage()
+
+    def _report_coverage(self):
+        """Refuse a file none of whose users has interactions; log how many users are profiled."""
+        users = np.unique(self.inter_feat[self.uid_field].to_numpy())
+        profiles = self.user_feat.set_index(self.uid_field)[self.profile_field]
+        profiled = {uid for uid, vector in profiles.items() if len(vector) and np.any(vector)}
+        matched = len(profiled.intersection(users.tolist()))
+        table = self._profile_table
+        if matched == 0:
+            shown = ", ".join(repr(u) for u in table.users[:3])
+            tokens = ", ".join(repr(str(t)) for t in self.id2token(self.uid_field, users[:3]))
+            raise ProfileFileError(
+                f"{self._profile_path}: none of its {int(table.present().sum())} profiled users is a user "
+                f"of dataset {self.dataset_name!r} with interactions ({len(users)} users); the file's "
+                f"first user ids are {shown}, the dataset's {tokens}: the {self.uid_field!r} tokens must "
+                "be those of the .inter file"
+            )
+        message = (f"profiles: {matched} of {len(users)} users have a profile vector "
+                   f"({self._profile_path}: {len(table.users)} rows)")
+        if matched < 0.5 * len(users):
+            self.logger.warning(message + "; fewer than half of the users are distilled")
+        else:
+            self.logger.info(message)
 
     def _filter_inter_by_user_or_item(self):
         user_feat, self.user_feat = self.user_feat, None

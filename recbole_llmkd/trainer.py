@@ -33,6 +33,12 @@ class KDTrainer(Trainer):
         if kd_epochs is not None and (isinstance(kd_epochs, bool) or not isinstance(kd_epochs, int)):
             raise ValueError(f"config key 'kd_epochs' is {kd_epochs!r}; expected a whole number of epochs or ~")
         self.kd_epochs = self.epochs // 2 if kd_epochs is None else kd_epochs
+        if kd_epochs is None and self.kd_epochs == 0:
+            raise ValueError(
+                f"config key 'kd_epochs' is ~ (half of epochs), which is 0 with epochs={self.epochs}: "
+                "distillation would never run; train for 2 or more epochs, or set kd_epochs: 0 to train "
+                "without distillation on purpose"
+            )
         if not 0 <= self.kd_epochs <= self.epochs:
             raise ValueError(
                 f"config key 'kd_epochs' is {kd_epochs}; expected 0..epochs ({self.epochs}) "

@@ -80,6 +80,9 @@ def write_profile_file(path, user_ids, vectors, field="profile_emb", user_field=
     if not np.isfinite(vectors).all():
         row = int(np.argwhere(~np.isfinite(vectors))[0][0])
         raise ValueError(f"profile of user {user_ids[row]!r} contains NaN or inf")
+    if np.abs(vectors).max(initial=0.0) > np.finfo(np.float32).max:
+        row = int(np.argwhere(np.abs(vectors) > np.finfo(np.float32).max)[0][0])
+        raise ValueError(f"profile of user {user_ids[row]!r} has a value that does not fit float32")
     with atomic_open(path) as f:
         f.write(f"{user_field}:token\t{field}:float_seq\n")
         for uid, vector in zip(user_ids, vectors):

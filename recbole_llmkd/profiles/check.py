@@ -25,8 +25,8 @@ import time
 
 import numpy as np
 
-from recbole_llmkd.profiles.atomic import read_atomic
 from recbole_llmkd.profiles.history import load_tables
+from recbole_llmkd.profiles.profile_file import read_profile_file
 from recbole_llmkd.profiles.split import heldout_interactions, training_interactions
 
 TOPK = 10
@@ -34,29 +34,9 @@ TOPK = 10
 
 def read_profile_vectors(path, user_field="user_id", profile_field="profile_emb"):
     """``(users, matrix)``: the users with a non-empty, non-zero profile vector in ``path``."""
-    table, _ = read_atomic(path)
-    for field in (user_field, profile_field):
-        if field not in table.columns:
-            raise ValueError(f"{path}: no column {field!r}; columns: {list(table.columns)}")
-    users, rows = [], []
-    for line, (user, cell) in enumerate(zip(table[user_field].astype(str),
-                                            table[profile_field].fillna("").astype(str)), start=2):
-        values = cell.split()
-        if values:
-            try:
-                rows.append([float(v) for v in values])
-            except ValueError:
-                raise ValueError(f"{path} line {line} (user {user!r}): {profile_field!r} holds a value that is "
-                                 "not a number; expected space-separated floats") from None
-            users.append(user)
-    if not rows:
-        raise ValueError(f"{path}: no user has a profile vector in {profile_field!r}")
-    lengths = {len(r) for r in rows}
-    if len(lengths) != 1:
-        raise ValueError(f"{path}: profile vectors of different lengths {sorted(lengths)}")
-    matrix = np.asarray(rows, dtype=np.float64)
-    present = np.any(matrix != 0, axis=1)
-    return [u for u, p in zip(users, present) if p], matrix[present]
+    table = read_profile_file(path, user_field, profile_field)
+    present = table.present()
+    return [u for u, p in zip(table.users, present) if p], table.vectors[present]
 
 
 def _unit_rows(matrix):

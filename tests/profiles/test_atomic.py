@@ -30,7 +30,8 @@ def test_write_profile_file_exact_rows(tmp_path):
 
 @pytest.mark.parametrize(
     "users, vectors, message",
-    [(["a"], [[1.0], [2.0]], "one vector per user"), (["a", "b"], [[1.0], [np.nan]], "user 'b'.*NaN")],
+    [(["a"], [[1.0], [2.0]], "one vector per user"), (["a", "b"], [[1.0], [np.nan]], "user 'b'.*NaN"),
+     (["a", "b"], [[1.0], [-4e38]], "user 'b' has a value that does not fit float32")],
 )
 def test_bad_vectors_leave_the_existing_file_untouched(tmp_path, users, vectors, message):
     path = tmp_path / "p.user"

@@ -42,8 +42,8 @@ def test_profile_vectors_skip_empty_and_zero_rows(tmp_path):
 
 
 @pytest.mark.parametrize("body, message", [
-    ("1\t1 x\n", r"p.user line 2 \(user '1'\): 'profile_emb' holds a value that is not a number"),
-    ("1\t1 2\n2\t1 2 3\n", r"profile vectors of different lengths \[2, 3\]"),
+    ("1\t1 x\n", r"p.user line 2 \(user '1'\): 'x' in field 'profile_emb' is not a number"),
+    ("1\t1 2\n2\t1 2 3\n", r"p.user line 3 \(user '2'\): profile has 3 values, expected 2"),
     ("1\t\n", "no user has a profile vector"),
 ])
 def test_bad_profile_files(tmp_path, body, message):
