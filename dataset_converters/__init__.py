@@ -7,7 +7,7 @@ Each dataset has a reader module; :mod:`dataset_converters.base` filters, writes
 """
 
 from dataset_converters import amazon_beauty, amazon_m2, kion, movielens
-from dataset_converters.base import ConversionError, Summary, finish
+from dataset_converters.base import ConversionError, Summary, finish, output_folder
 
 CONVERTERS = {
     "beauty": amazon_beauty,
@@ -40,6 +40,7 @@ def convert(dataset, input_dir, output_dir, name=None, min_user_inter=0, min_ite
         raise ConversionError(f"unknown dataset {dataset!r}; expected one of {sorted(CONVERTERS)}")
     module = CONVERTERS[dataset]
     name = name or module.NAME
+    output_folder(output_dir, name)  # a file where the folder goes: refused before reading anything
     inter, item, user = module.read(input_dir, max_text_chars=max_text_chars, **reader_options)
     return finish(name, output_dir, inter, item, user, dataset_yaml(name, inter.types),
                   min_user_inter=min_user_inter, min_item_inter=min_item_inter, k_core=k_core,

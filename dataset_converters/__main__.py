@@ -1,6 +1,7 @@
 """python -m dataset_converters <dataset> --input DIR --output DIR [options]"""
 
 import argparse
+import signal
 import sys
 import time
 
@@ -27,6 +28,8 @@ def main(argv=None):
     options = {"movielens": {"max_tags": args.max_tags}, "kion": {"min_watched_pct": args.min_watched_pct},
                "amazon-m2": {"locales": args.locales}}.get(args.dataset, {})
     start = time.perf_counter()
+    # `kill` / a scheduler's SIGTERM unwinds like Ctrl-C, so the staged temporary files are removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         folder, summary = convert(
             args.dataset, args.input, args.output, name=args.name, min_user_inter=args.min_user_inter,

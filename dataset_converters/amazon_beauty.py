@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from dataset_converters.base import (
-    AtomicTable, ConversionError, clean_text, find_input, numeric_column, optional_input,
+    AtomicTable, ConversionError, check_range, check_timestamps, clean_text, find_input, numeric_column,
+    optional_input,
     order_interactions, position_in_sequence, read_csv, read_text_lines, token_list,
 )
 
@@ -64,16 +65,21 @@ def read_reviews(path):
     return pd.DataFrame({
         "user_id": frame["reviewerID"].astype(str),
         "item_id": frame["asin"].astype(str),
-        "rating": numeric_column(frame, "overall", path, header_lines=0),
-        "timestamp": numeric_column(frame, "unixReviewTime", path, header_lines=0),
+        "rating": check_range(numeric_column(frame, "overall", path, header_lines=0), "overall", path, 0, 5,
+                              header_lines=0, what=" (review stars)"),
+        "timestamp": check_timestamps(numeric_column(frame, "unixReviewTime", path, header_lines=0),
+                                      "unixReviewTime", path, header_lines=0),
     })
 
 
 def read_ratings_csv(path):
     frame = read_csv(path, header=None, names=["user_id", "item_id", "rating", "timestamp"],
                      dtype=str, keep_default_na=False)
-    return frame.assign(rating=numeric_column(frame, "rating", path, header_lines=0),
-                        timestamp=numeric_column(frame, "timestamp", path, header_lines=0))
+    rating = check_range(numeric_column(frame, "rating", path, header_lines=0), "rating", path, 0, 5,
+                         header_lines=0, what=" (review stars)")
+    timestamp = check_timestamps(numeric_column(frame, "timestamp", path, header_lines=0), "timestamp", path,
+                                 header_lines=0)
+    return frame.assign(rating=rating, timestamp=timestamp)
 
 
 def read_user_sequences(path):

@@ -34,6 +34,10 @@ def read_sessions(path, locales=None):
             f"{path} session {row + 1}: prev_items is {frame['prev_items'].iloc[row][:80]!r}, expected a "
             "list like ['B09W9FND7K' 'B09JSPLN1M']"
         )
+    empty = (frame["next_item"].str.strip() == "") | frame["prev_items"].str.contains(r"''", regex=False)
+    if empty.any():
+        row = int(np.flatnonzero(empty.to_numpy())[0])
+        raise ConversionError(f"{path} session {row + 1}: an empty item id in prev_items or next_item")
     frame["user_id"] = frame["locale"] + "_" + pd.Series(np.arange(1, len(frame) + 1), index=frame.index).astype(str)
     if locales:
         frame = frame[frame["locale"].isin(locales)]

@@ -54,17 +54,80 @@ def require_columns(frame, columns, path):
         raise ConversionError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}")
 
 
-def numeric_column(frame, column, path, header_lines=1):
-    """``frame[column]`` as float, or an error naming the first line that is not a number."""
+def numeric_column(frame, column, path, header_lines=1, integer=False):
+    """``frame[column]`` as float, or an error naming the first line that is not a number (with
+    ``integer``: not a whole number that fits int64)."""
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() & frame[column].notna()
+    if integer:
+        bad |= values.notna() & ((values.abs() >= 2.0 ** 63) | (values != values.round()))
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise ConversionError(
             f"{path} line {row + 1 + header_lines}: column {column!r} is {frame[column].iloc[row]!r}, "
-            "expected a number"
+            f"expected {'a whole number' if integer else 'a number'}"
         )
     return values
+
+
+def check_range(values, column, path, low, high, header_lines=1, what=""):
+    """Refuse a missing, infinite or out-of-range value of ``values`` (rows in file order), naming
+    its line: a silently kept NaN rating or a timestamp in year 5000 corrupts the sequences."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(numbers) | (numbers < low) | (numbers > high)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        shown = "empty" if pd.isna(values.iloc[row]) else repr(str(values.iloc[row]))
+        raise ConversionError(
+            f"{path} line {row + 1 + header_lines}: column {column!r} is {shown}, expected a finite number "
+            f"in [{low:.10g}, {high:.10g}]{what}"
+        )
+    return values
+
+
+# unix seconds from 1970 to 2100-01-01: later values are corrupt or in other units (ms, µs)
+MAX_TIMESTAMP = 4102444800
+
+
+def check_timestamps(values, column, path, header_lines=1):
+    return check_range(values, column, path, 0, MAX_TIMESTAMP, header_lines,
+                       " (unix seconds up to 2100-01-01; milliseconds must be converted)")
+
+
+def unique_ids(frame, column, path, header_lines=1):
+    """Refuse an id that has a second row, naming both lines."""
+    duplicated = frame[column].duplicated()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        value = frame[column].iloc[row]
+        first = int(np.flatnonzero((frame[column] == value).to_numpy())[0])
+        raise ConversionError(
+            f"{path} line {row + 1 + header_lines}: {column} {value!r} already had a row on line "
+            f"{first + 1 + header_lines}"
+        )
+
+
+def require_rows(frame, path, what):
+    if frame.empty:
+        raise ConversionError(f"{path}: the file has no {what}")
+
+
+def _undecodable(path, err):
+    """A ConversionError naming the first line of ``path`` that is not UTF-8 (decoders report a byte
+    offset into a buffer, which is not something a user can find)."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as line_err:
+                return ConversionError(
+                    f"{path} line {number}: not UTF-8 text (byte {line[line_err.start]:#04x} at column "
+                    f"{line_err.start + 1})"
+                )
+    return ConversionError(f"{path}: not UTF-8 text ({err})")
 
 
 def read_text_lines(path):
@@ -76,9 +139,20 @@ def read_text_lines(path):
         with opener(path, "rt", encoding="utf-8") as f:
             return f.read().splitlines()
     except UnicodeDecodeError as err:
-        raise ConversionError(f"{path}: not UTF-8 text ({err})") from None
+        raise _undecodable(path, err) from None
     except (OSError, EOFError) as err:
         raise ConversionError(f"{path}: cannot read ({err})") from None
+
+
+def _parser_error(path, err):
+    """pandas' tokenizer message, reworded to name the file and line like the other errors."""
+    import re
+
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+    if found:
+        expected, line, saw = found.groups()
+        return ConversionError(f"{path} line {line}: {saw} fields, expected {expected}")
+    return ConversionError(f"{path}: {err}")
 
 
 def read_csv(path, **kwargs):
@@ -86,25 +160,26 @@ def read_csv(path, **kwargs):
     try:
         return pd.read_csv(path, encoding="utf-8", **kwargs)
     except UnicodeDecodeError as err:
-        raise ConversionError(f"{path}: not UTF-8 text ({err})") from None
+        raise _undecodable(path, err) from None
     except (pd.errors.ParserError, ValueError) as err:
-        raise ConversionError(f"{path}: {err}") from None
+        raise _parser_error(path, err) from None
 
 
 def read_typed_csv(path, dtypes, columns):
     """A CSV with a header read with compact dtypes (fast, small: what 20M rows need). On a bad
-    value the file is read again as text to name the first bad line and column."""
+    value the file is read again as text to name the first bad line and column. All columns are
+    parsed (no ``usecols``), so a row with more fields than the header is an error, not truncated."""
     try:
-        frame = pd.read_csv(path, dtype=dtypes, encoding="utf-8", usecols=lambda c: c in columns)
+        frame = pd.read_csv(path, dtype=dtypes, encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ConversionError(f"{path}: not UTF-8 text ({err})") from None
+        raise _undecodable(path, err) from None
     except pd.errors.ParserError as err:
-        raise ConversionError(f"{path}: {err}") from None
-    except ValueError:
-        raw = read_csv(path, dtype=str, keep_default_na=False, usecols=lambda c: c in columns)
+        raise _parser_error(path, err) from None
+    except (ValueError, OverflowError):
+        raw = read_csv(path, dtype=str, keep_default_na=False)
         for column in dtypes:
             if column in raw.columns and dtypes[column] != str:
-                numeric_column(raw, column, path)
+                numeric_column(raw, column, path, integer=str(dtypes[column]).startswith("int"))
         raise ConversionError(f"{path}: a value does not fit the types {dtypes}") from None
     require_columns(frame, columns, path)
     return frame[columns]
@@ -171,6 +246,7 @@ class AtomicTable:
 
     frame: pd.DataFrame
     types: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # what the reader kept but a user should know (counts)
 
     def header(self):
         return "\t".join(f"{name}:{ftype}" for name, ftype in self.types.items())
@@ -184,13 +260,42 @@ def _write_table(table, path):
                      lineterminator="\n", float_format="%.10g")
 
 
+ATOMIC_SUFFIXES = ("inter", "item", "user", "kg", "link", "net")
+
+
+def output_folder(output_dir, name):
+    """``<output_dir>/<name>``, or an error before any work when a path on the way is a file."""
+    for path in (output_dir, os.path.join(output_dir, name)):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ConversionError(f"--output {output_dir}: {path} is a file; expected a folder (RecBole's data_path)")
+    return os.path.join(output_dir, name)
+
+
 def write_dataset(output_dir, name, tables, extra_files=None):
     """Write ``<output_dir>/<name>/<name>.<suffix>`` for each ``suffix: AtomicTable``, all or nothing.
 
     Every file is first written under a temporary name in the target folder; only when all are
-    complete are they renamed into place, so a failure leaves the previous files (if any) intact."""
-    folder = os.path.join(output_dir, name)
+    complete are they renamed into place, so a failure leaves the previous files (if any) intact.
+
+    A folder that holds a file of the dataset this conversion would not replace (a ``kion.user`` from
+    an earlier input that had ``users.csv``, or a profile file) is refused before anything is written:
+    the new files would sit next to it as a mix of two conversions, and deleting it could lose work.
+    Temporary files a killed conversion left behind are removed. Returns ``(folder, removed)``."""
+    folder = output_folder(output_dir, name)
     os.makedirs(folder, exist_ok=True)
+    targets = {f"{name}.{suffix}" for suffix in tables} | set(extra_files or {})
+    ours = {f"{name}.{suffix}" for suffix in ATOMIC_SUFFIXES} | {f"{name}.yaml"}
+    stale = sorted(entry for entry in os.listdir(folder) if entry in ours - targets)
+    if stale:
+        raise ConversionError(
+            f"{folder} holds {', '.join(stale)} from an earlier conversion, which this one does not write: "
+            "the folder would mix two conversions; move or delete it, or convert to another --output or --name"
+        )
+    removed = []
+    for entry in sorted(os.listdir(folder)):
+        if entry.startswith(".tmp-") and entry[len(".tmp-"):].startswith(f"{name}."):
+            os.unlink(os.path.join(folder, entry))
+            removed.append(entry)
     staged = []
     try:
         for suffix, table in tables.items():
@@ -209,7 +314,7 @@ def write_dataset(output_dir, name, tables, extra_files=None):
         raise
     for tmp, final in staged:
         os.replace(tmp, final)
-    return folder
+    return folder, removed
 
 
 @dataclass
@@ -219,6 +324,7 @@ class Summary:
     items: int
     interactions: int
     fields: dict
+    notes: list = field(default_factory=list)
 
     @property
     def density(self):
@@ -233,7 +339,8 @@ class Summary:
         row = (f"{self.name:14s}{self.users:10,d}{self.items:10,d}{self.interactions:14,d}"
                f"{self.density:10.5f}{self.mean_length:9.2f}")
         fields = "; ".join(f"{suffix}: {', '.join(cols)}" for suffix, cols in self.fields.items())
-        return f"{head}\n{row}\nfields: {fields}"
+        notes = "".join(f"\nnote: {note}" for note in self.notes)
+        return f"{head}\n{row}\nfields: {fields}{notes}"
 
 
 def finish(name, output_dir, inter, item=None, user=None, yaml_text=None,
@@ -265,10 +372,13 @@ def finish(name, output_dir, inter, item=None, user=None, yaml_text=None,
         kept = user.frame[user.frame["user_id"].isin(frame["user_id"])]
         tables["user"] = AtomicTable(kept, user.types)
     extra = {f"{name}.yaml": yaml_text} if yaml_text else None
-    folder = write_dataset(output_dir, name, tables, extra)
+    folder, removed = write_dataset(output_dir, name, tables, extra)
+    notes = [note for table in (inter, item, user) if table is not None for note in table.notes]
+    if removed:
+        notes.append(f"removed {', '.join(removed)}: temporary files of a conversion that was killed")
     summary = Summary(
         name=name, users=frame["user_id"].nunique(), items=frame["item_id"].nunique(),
-        interactions=len(frame), fields={suffix: list(t.types) for suffix, t in tables.items()},
+        interactions=len(frame), fields={suffix: list(t.types) for suffix, t in tables.items()}, notes=notes,
     )
     return folder, summary
 

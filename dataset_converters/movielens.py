@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from dataset_converters.base import (
-    AtomicTable, ConversionError, clean_text, find_input, numeric_column, optional_input,
-    order_interactions, read_csv, read_typed_csv, require_columns, token_list,
+    AtomicTable, ConversionError, check_range, check_timestamps, clean_text, find_input, numeric_column,
+    optional_input, order_interactions, read_csv, read_typed_csv, require_columns, require_rows, token_list,
+    unique_ids,
 )
 
 NAME = "ml-20m"
@@ -27,6 +28,9 @@ YEAR = r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$"
 def read_ratings(path):
     dtypes = {"userId": "int64", "movieId": "int64", "rating": "float32", "timestamp": "int64"}
     frame = read_typed_csv(path, dtypes, list(dtypes))
+    require_rows(frame, path, "ratings (a header and no rows)")
+    check_range(frame["rating"], "rating", path, 0, 5, what=" (MovieLens stars)")
+    check_timestamps(frame["timestamp"], "timestamp", path)
     return pd.DataFrame({
         "user_id": frame["userId"].to_numpy(),
         "item_id": frame["movieId"].to_numpy(),
@@ -38,6 +42,8 @@ def read_ratings(path):
 def read_movies(path, max_text_chars):
     frame = read_csv(path, dtype=str, keep_default_na=False)
     require_columns(frame, ["movieId", "title", "genres"], path)
+    require_rows(frame, path, "movies (a header and no rows); titles and genres are required")
+    unique_ids(frame, "movieId", path)
     title = frame["title"].str.strip()
     year = title.str.extract(YEAR, expand=False).fillna("")
     genres = frame["genres"].where(frame["genres"] != "(no genres listed)", "").str.split("|")
@@ -68,9 +74,12 @@ def read(input_dir, max_text_chars=1000, max_tags=10):
     if movies_path is None:
         raise ConversionError(f"{input_dir}: movies.csv not found (titles and genres are required)")
     items = items.merge(read_movies(movies_path, max_text_chars), on="item_id", how="left")
+    unlisted = int(items["title"].isna().sum())
+    notes = [f"{unlisted} of {len(items)} rated movies have no row in movies.csv (empty title, year and "
+             "genres)"] if unlisted else []
     tags_path = optional_input(input_dir, "tags.csv")
     tags = read_tags(tags_path, max_tags, max_text_chars) if tags_path else pd.Series(dtype=str)
     items["tags"] = items["item_id"].map(tags).fillna("")
     for column in ("title", "year", "genres"):
         items[column] = items[column].fillna("")
-    return AtomicTable(inter, INTER_TYPES), AtomicTable(items, ITEM_TYPES), None
+    return AtomicTable(inter, INTER_TYPES), AtomicTable(items, ITEM_TYPES, notes), None

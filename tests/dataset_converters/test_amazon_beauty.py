@@ -106,7 +106,7 @@ def test_p5_sequences_with_a_recbole_item_file(tmp_path, write):
     ({"reviews_Beauty_5.json": REVIEWS, "meta_Beauty.json": META.replace("'brand': 'Nivéa',", "'brand': ,")},
      r"meta_Beauty\.json line 1: not a Python dict literal"),
     ({"ratings_Beauty.csv": RATINGS.replace("4.0", "four")}, r"line 3: column 'rating' is 'four'"),
-    ({"ratings_Beauty.csv": RATINGS + "U3,B1,5.0,1,extra\n"}, r"ratings_Beauty\.csv: .*line 5"),
+    ({"ratings_Beauty.csv": RATINGS + "U3,B1,5.0,1,extra\n"}, r"ratings_Beauty\.csv line 5: 5 fields, expected 4"),
     ({"user_sequence.txt": "U1 B1 B2\nU2\n"}, r"user_sequence\.txt line 2: expected a user id followed by"),
     ({"user_sequence.txt": "U1 B1 B2\nU1 B3\n"}, r"line 2: user 'U1' already had a line"),
     ({"notes.txt": "nothing here"}, r"none of \['reviews_Beauty_5\.json\.gz'"),
@@ -121,7 +121,7 @@ def test_bad_input_is_named_and_nothing_is_written(tmp_path, write, files, messa
 
 def test_non_utf8_input(tmp_path):
     (tmp_path / "ratings_Beauty.csv").write_bytes("U1,B1,5.0,1\nU\xe9,B2,3.0,2\n".encode("latin-1"))
-    with pytest.raises(ConversionError, match=r"ratings_Beauty\.csv: not UTF-8"):
+    with pytest.raises(ConversionError, match=r"ratings_Beauty\.csv line 2: not UTF-8 text \(byte 0xe9 at column 2\)"):
         convert("beauty", tmp_path, tmp_path / "out")
 
 
