@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from recbole_llmkd.quick_start import run
+from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, run_cli
 
 
 def build_parser():
@@ -28,6 +29,7 @@ def build_parser():
     parser.add_argument("--port", type=str, default="5678", help="the port of the master node")
     parser.add_argument("--world_size", type=int, default=-1, help="total number of jobs")
     parser.add_argument("--group_offset", type=int, default=0, help="the global rank offset of this group")
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     pipeline = parser.add_argument_group("the main job (--pipeline)")
     pipeline.add_argument("--pipeline", action="store_true",
                           help="build profiles, train the RecBole model and its KD model on the same split, compare")
@@ -76,4 +78,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main, "run_recbole_kd.py"))

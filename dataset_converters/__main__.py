@@ -1,15 +1,22 @@
 """python -m dataset_converters <dataset> --input DIR --output DIR [options]"""
 
 import argparse
-import signal
 import sys
 import time
 
-from dataset_converters import CONVERTERS, ConversionError, convert
+from dataset_converters import CONVERTERS, convert
+from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, run_cli
+
+PROG = "python -m dataset_converters"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m dataset_converters", description=__doc__)
+    """The exit status: 0, or 2 with a one-line error for bad input (``--debug``: the traceback)."""
+    return run_cli(convert_from_args, PROG, argv)
+
+
+def convert_from_args(argv):
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("dataset", choices=sorted(CONVERTERS))
     parser.add_argument("--input", required=True, help="folder with the raw files")
     parser.add_argument("--output", required=True, help="RecBole data_path: files go to OUTPUT/NAME/")
@@ -24,24 +31,18 @@ def main(argv=None):
     parser.add_argument("--max-tags", type=int, default=10, help="movielens: tags kept per movie")
     parser.add_argument("--min-watched-pct", type=float, default=None, help="kion: drop shorter watches")
     parser.add_argument("--locales", default=None, help="amazon-m2: e.g. DE,UK")
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     args = parser.parse_args(argv)
     options = {"movielens": {"max_tags": args.max_tags}, "kion": {"min_watched_pct": args.min_watched_pct},
                "amazon-m2": {"locales": args.locales}}.get(args.dataset, {})
     start = time.perf_counter()
-    # `kill` / a scheduler's SIGTERM unwinds like Ctrl-C, so the staged temporary files are removed
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        folder, summary = convert(
-            args.dataset, args.input, args.output, name=args.name, min_user_inter=args.min_user_inter,
-            min_item_inter=args.min_item_inter, k_core=args.k_core, min_rating=args.min_rating,
-            drop_repeats=args.drop_repeats, max_text_chars=args.max_text_chars, **options,
-        )
-    except ConversionError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    folder, summary = convert(
+        args.dataset, args.input, args.output, name=args.name, min_user_inter=args.min_user_inter,
+        min_item_inter=args.min_item_inter, k_core=args.k_core, min_rating=args.min_rating,
+        drop_repeats=args.drop_repeats, max_text_chars=args.max_text_chars, **options,
+    )
     print(summary.table())
     print(f"written to {folder} in {time.perf_counter() - start:.1f} s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from recbole_llmkd.profiles.atomic import staged_file
+from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP
 
 TRUNCATION_MARKER = " [...]"
 
@@ -393,4 +394,5 @@ def derived_dataset_parser(prog, description, suffix):
     parser.add_argument("--data-path", default=None, help="folder holding <dataset>/ (ml-100k: RecBole's copy)")
     parser.add_argument("--output", required=True, help="RecBole data_path for the derived dataset")
     parser.add_argument("--name", default=None, help=f"default: <dataset>-{suffix}")
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     return parser

@@ -22,7 +22,7 @@ import shutil
 
 import numpy as np
 
-from dataset_converters.base import ConversionError, derived_dataset_parser
+from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder
 from recbole_llmkd.profiles.atomic import atomic_open, read_atomic, write_text_atomic
 from recbole_llmkd.profiles.metadata import dataset_files
 from recbole_llmkd.profiles.split import recbole_time_key
@@ -72,6 +72,7 @@ def cold_start(inter, cold_fraction=0.4, removed_share=0.5, keep=3, seed=0, user
 
 def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=True, **options):
     name = name or f"{dataset}-coldstart"
+    output_folder(output_dir, name)  # a file in the way: refused before the work
     inter_path = os.path.join(folder_in, f"{dataset}.inter")
     if not os.path.exists(inter_path):
         raise ConversionError(f"{inter_path} does not exist")
@@ -80,7 +81,7 @@ def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=
         if field not in inter.columns:
             raise ConversionError(f"{inter_path}: no column {field!r} (columns: {list(inter.columns)})")
     kept, info = cold_start(inter, normalized_time=normalized_time, **options)
-    folder = os.path.join(output_dir, name)
+    folder = output_folder(output_dir, name)
     os.makedirs(folder, exist_ok=True)
     header = "\t".join(f"{c}:{types[c]}" for c in kept.columns)
     with atomic_open(os.path.join(folder, f"{name}.inter")) as f:
@@ -114,4 +115,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from recbole_llmkd.user_errors import run_cli
+
+    raise SystemExit(run_cli(main, "python -m dataset_converters.cold_start"))

@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from dataset_converters.base import ConversionError, derived_dataset_parser
+from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder
 from recbole_llmkd.profiles.atomic import atomic_open, read_atomic, write_text_atomic
 from recbole_llmkd.profiles.metadata import dataset_files
 from recbole_llmkd.profiles.split import temporal_cut
@@ -70,6 +70,7 @@ def split_examples(sequences, valid_cut, test_cut):
 
 def write_split(inter_path, output_dir, name, valid_quantile=0.8, test_quantile=0.9, max_len=50,
                 user_field="user_id", item_field="item_id", time_field="timestamp"):
+    output_folder(output_dir, name)  # a file in the way: refused before the work
     inter, _ = read_atomic(inter_path)
     for field in (user_field, item_field, time_field):
         if field not in inter.columns:
@@ -81,7 +82,7 @@ def write_split(inter_path, output_dir, name, valid_quantile=0.8, test_quantile=
         if not parts[part]:
             raise ConversionError(f"{inter_path}: no {part} users with these cuts "
                                   f"(valid {valid_quantile}, test {test_quantile}); move the quantiles")
-    folder = os.path.join(output_dir, name)
+    folder = output_folder(output_dir, name)
     os.makedirs(folder, exist_ok=True)
     for part, examples in parts.items():
         with atomic_open(os.path.join(folder, f"{name}.{part}.inter")) as f:
@@ -112,4 +113,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from recbole_llmkd.user_errors import run_cli
+
+    raise SystemExit(run_cli(main, "python -m dataset_converters.temporal_split"))

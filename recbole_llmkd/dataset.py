@@ -68,6 +68,9 @@ class KDSequentialDataset(SequentialDataset):
                 f"float_seq field {self.profile_field!r} of a .user atomic file (write one with "
                 "`python -m recbole_llmkd.profiles`, or point config key 'kd_profile_file' at it)"
             )
+        dim = self.config["kd_profile_dim"]
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ValueError(f"config key 'kd_profile_dim' is {dim!r}; expected a whole number >= 1 or ~")
         self._profile_path = path
         # checked line by line first: RecBole's reader fails on a malformed file without naming it
         self._profile_table = read_profile_file(

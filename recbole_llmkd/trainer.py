@@ -25,6 +25,8 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
+from recbole_llmkd.model.distillation import config_bool
+
 
 class KDTrainer(Trainer):
     def __init__(self, config, model):
@@ -44,7 +46,7 @@ class KDTrainer(Trainer):
                 f"config key 'kd_epochs' is {kd_epochs}; expected 0..epochs ({self.epochs}) "
                 "or ~ for half of the epochs"
             )
-        self.kd_reset_optimizer = bool(config["kd_reset_optimizer"])
+        self.kd_reset_optimizer = config_bool("kd_reset_optimizer", config["kd_reset_optimizer"])
         self.kd_switch_epoch = None  # the first epoch of stage 2, once it is reached
         self.kd_history = []  # one dict per trained epoch: stage and mean loss parts
 

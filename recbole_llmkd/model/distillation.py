@@ -79,6 +79,13 @@ def config_number(key, value):
     return number
 
 
+def config_bool(key, value):
+    """``value`` if it is a boolean, or a ValueError that names the config key ("False" is truthy)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"config key {key!r} is {value!r}; expected True or False")
+    return value
+
+
 def profile_statistics(profiles):
     """``(mean, std)`` per dimension over the rows of ``profiles`` [N, D] that have a profile (any
     non-zero entry); a dimension with no spread gets std 1 so standardising never divides by 0."""

@@ -12,8 +12,8 @@ summarises the whole training history, and a prefix is that history seen earlier
 
 from contextlib import contextmanager
 
-from recbole_llmkd.model.distillation import (KDLoss, ProfileDistillation, combine_losses, config_number,
-                                              profile_statistics)
+from recbole_llmkd.model.distillation import (KDLoss, ProfileDistillation, combine_losses, config_bool,
+                                              config_number, profile_statistics)
 
 KD_PARAM_PREFIX = "kd_head."
 
@@ -25,7 +25,7 @@ class DistillationMixin:
         self.kd_alpha = config_number("kd_alpha", config["kd_alpha"])
         if not 0.0 <= self.kd_alpha <= 1.0:
             raise ValueError(f"config key 'kd_alpha' is {self.kd_alpha}; expected a number in [0, 1]")
-        self.kd_dynamic_scale = bool(config["kd_dynamic_scale"])
+        self.kd_dynamic_scale = config_bool("kd_dynamic_scale", config["kd_dynamic_scale"])
         beta_max = config["kd_beta_max"]
         if beta_max is not None and not config_number("kd_beta_max", beta_max) > 0:
             raise ValueError(f"config key 'kd_beta_max' is {beta_max}; expected a positive number or ~ (no cap)")
@@ -47,9 +47,7 @@ class DistillationMixin:
                 f"recbole_llmkd (the KD dataset loads it from the .user file)"
             )
         profile_dim = dataset.field2seqlen[self.kd_profile_field]
-        standardize = config["kd_standardize"]
-        if not isinstance(standardize, bool):
-            raise ValueError(f"config key 'kd_standardize' is {standardize!r}; expected True or False")
+        standardize = config_bool("kd_standardize", config["kd_standardize"])
         stats = profile_statistics(dataset.user_feat[self.kd_profile_field]) if standardize else None
         self.kd_head = ProfileDistillation(
             profile_dim=profile_dim,

@@ -12,6 +12,7 @@ import logging
 import typing
 
 from recbole_llmkd.profiles.config import ProfileConfig, load_config
+from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, RunFailed
 
 STEPS = ("generate", "embed", "item_mean", "reduce", "write", "all", "check")
 
@@ -50,6 +51,7 @@ def build_parser():
     parser.add_argument("--config", action="append", default=[], metavar="YAML",
                         help="pipeline options from a YAML file (repeatable; flags override)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     check = parser.add_argument_group("check (does the .user file carry signal about held-out items?)")
     check.add_argument("--neighbours", type=int, default=50, help="profile-space neighbours per user (check)")
     check.add_argument("--permutations", type=int, default=10, help="shuffles of the profiles (check)")
@@ -81,6 +83,7 @@ def run_step(step, config, progress=True):
         if name == "generate":
             summary = run_generate(config, progress=progress)  # saves its own, per shard
             logging.getLogger(__name__).info("generate: %s", format_summary(summary))
+            check_generation(summary)
         else:
             summary = {"embed": lambda: run_embed(config, progress=progress), "reduce": lambda: run_reduce(config),
                        "item_mean": lambda: run_item_mean(config, progress=progress),
@@ -89,6 +92,17 @@ def run_step(step, config, progress=True):
         summaries[name] = summary
         print(f"[{name}] " + json.dumps({k: v for k, v in summary.items() if k not in ("backend", "failures")}))
     return summaries
+
+
+def check_generation(summary):
+    """Every request of the run failed: stop with the first error instead of going on with nothing."""
+    if summary["failed"] and summary["generated"] == 0:
+        first = summary["failures"][0]
+        raise RunFailed(f"generate: all {summary['failed']} users it tried failed, none generated; first "
+                        f"error (user {first['user']}): {first['error']}; summary in {summary['summary_file']}")
+    if summary["failed"]:
+        logging.getLogger(__name__).warning("generate: %d users failed; run generate again to retry them",
+                                            summary["failed"])
 
 
 def main(argv=None):

@@ -7,6 +7,7 @@ flags. An unknown key in a YAML file is an error that names the file and the key
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -27,13 +28,15 @@ class ProfileConfig:
     rating_field: Optional[str] = "rating"  # shown per item when the .inter file has it
     rating_scale: Optional[float] = 5.0  # "4/5"; None shows the bare value (e.g. a watch share)
     holdout: int = 2  # leave-one-out: the last `holdout` interactions of a user are validation/test
-    normalized_time: bool = True  # RecBole min-max scales the time field (normalize_all), as for ml-100k
+    # RecBole min-max scales the time field (which settles near-tie order): ~ = as RecBole loads this
+    # dataset (its <dataset>.yaml next to the files, else RecBole's bundled dataset YAML: true for ml-100k)
+    normalized_time: Optional[bool] = None
     cut_quantile: Optional[float] = None  # global temporal split: train on interactions before this quantile
     # -- what the profile is built from
     source: str = "llm"  # llm (generate + embed) | item_mean (mean sentence embedding of the training items; no LLM)
     # -- prompts
-    item_fields: list = field(default_factory=lambda: ["movie_title", "release_year", "class"])
-    list_fields: list = field(default_factory=lambda: ["class"])  # token_seq fields shown comma-separated
+    item_fields: Optional[list] = None  # .item fields shown per item; ~ = every field but the item id
+    list_fields: Optional[list] = None  # fields shown comma-separated; ~ = the token_seq ones among item_fields
     field_max_chars: dict = field(default_factory=lambda: {"default": 120})  # per field; "default" for the rest
     domain: str = "movies"  # movies | products: the wording of the prompts
     style: str = "short"  # short (structured sections) | long (free-text paragraphs)
@@ -74,6 +77,7 @@ class ProfileConfig:
     metric: str = "cosine"
     random_state: int = 42
     reducer_file: Optional[str] = None  # apply this fitted reducer instead of fitting one
+    trust_reducer_file: bool = False  # load reducer_file although this machine's key did not sign it (a pickle)
     profile_field: str = "profile_emb"
     user_file: Optional[str] = None  # the .user file; default: <output_dir>/<dataset>.user
 
@@ -88,7 +92,41 @@ class ProfileConfig:
     def max_chars(self, name):
         return int(self.field_max_chars.get(name, self.field_max_chars.get("default", 120)))
 
+    def _check_types(self):
+        """Each option has its declared type (an int where a number of users belongs, not "abc")."""
+        for name, spec in FIELDS.items():
+            value = getattr(self, name)
+            args = typing.get_args(spec.type)
+            if value is None and type(None) in args:
+                continue
+            kind = next((a for a in args if a is not type(None)), spec.type) if args else spec.type
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, name, float(value))
+                continue
+            if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+                expected = {int: "a whole number", float: "a number", bool: "true or false", str: "a string",
+                            list: "a list", dict: "a mapping"}[kind]
+                raise ValueError(f"option {name!r} is {value!r}; expected {expected}"
+                                 + (" or null" if type(None) in args else ""))
+
     def validate(self):
+        self._check_types()
+        ranges = {"holdout": (1, None), "n_neighbors": (2, None), "max_new_tokens": (1, None),
+                  "context_length": (1, None), "limit_users": (1, None), "max_retries": (0, None),
+                  "temperature": (0, None), "top_p": (0, 1), "repetition_penalty": (0, None),
+                  "timeout": (0, None), "backoff": (0, None), "min_dist": (0, None), "rating_scale": (0, None)}
+        exclusive = {"temperature", "top_p", "repetition_penalty", "timeout", "rating_scale"}  # (low, ...]
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if value != value or (value <= low if name in exclusive else value < low) or \
+                    (high is not None and value > high):
+                bound = f"> {low}" if name in exclusive else f">= {low}"
+                raise ValueError(f"option {name!r} is {value!r}; expected a number {bound}"
+                                 + (f" and <= {high}" if high is not None else ""))
+        if self.cut_quantile is not None and not 0 < self.cut_quantile < 1:
+            raise ValueError(f"option 'cut_quantile' is {self.cut_quantile!r}; expected a number in (0, 1) or null")
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
                    "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "openai"),
                    "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean")}
@@ -103,6 +141,45 @@ class ProfileConfig:
             raise ValueError(f"max_items must be at least 1 or null, got {self.max_items!r}")
         parse_shard(self.shard)
         return self
+
+    def resolve_dataset_defaults(self):
+        """Fill the ``~`` settings that depend on the dataset's files (item fields, time scaling), so
+        that a dataset written by ``dataset_converters`` needs no extra configuration."""
+        from recbole_llmkd.profiles.metadata import dataset_files
+
+        _, item_path = dataset_files(self.dataset, self.data_path)
+        if self.item_fields is None or self.list_fields is None:
+            types = read_header_types(item_path) if os.path.exists(item_path) else {}
+            if self.item_fields is None:
+                self.item_fields = [name for name in types if name != self.item_field]
+            if self.list_fields is None:
+                self.list_fields = [name for name in self.item_fields if types.get(name) == "token_seq"]
+        if self.normalized_time is None:
+            self.normalized_time = recbole_normalizes(self.dataset, os.path.dirname(item_path), self.time_field)
+        return self
+
+
+def read_header_types(path):
+    """``{field: type}`` from the header line of a RecBole atomic file."""
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\r\n")
+    return dict(cell.partition(":")[::2] for cell in header.split("\t"))
+
+
+def recbole_normalizes(dataset, folder, time_field):
+    """Whether RecBole, loading ``dataset`` with its own YAML, min-max scales ``time_field``: the
+    dataset's ``<dataset>.yaml`` beside its files if any (``dataset_converters`` writes one), else
+    RecBole's bundled ``properties/dataset/<dataset>.yaml``; neither: RecBole's default, no scaling."""
+    import recbole
+
+    for path in (os.path.join(folder, f"{dataset}.yaml"),
+                 os.path.join(os.path.dirname(recbole.__file__), "properties", "dataset", f"{dataset}.yaml")):
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                properties = yaml.safe_load(f) or {}
+            fields = properties.get("normalize_field") or []
+            return bool(time_field in fields if fields else properties.get("normalize_all"))
+    return False
 
 
 def parse_shard(text):
@@ -159,4 +236,4 @@ def load_config(config_files=(), **overrides):
         values.update(read_yaml(shipped))
     values.update(merged)
     values.update(overrides)
-    return ProfileConfig(**values).validate()
+    return ProfileConfig(**values).validate().resolve_dataset_defaults()

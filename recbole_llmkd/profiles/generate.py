@@ -194,6 +194,7 @@ def _generate(config, backend, progress):
     summary["from_shipped_cache"] = sum(1 for r in selected if cache.key(r) in shipped_keys)
     summary["shipped_caches"] = shipped_caches(config)
     summary_path = os.path.join(config.out, f"generate{shard_file_suffix(config.shard)}.summary.json")
+    summary["summary_file"] = summary_path
     write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     return summary
 

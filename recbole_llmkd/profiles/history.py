@@ -44,8 +44,8 @@ def item_texts(item, config):
     """``{item id: 'field | field | ...'}`` from the ``.item`` table."""
     missing = [name for name in config.item_fields if name not in item.columns]
     if missing:
-        raise KeyError(f"item file has no field(s) {missing} named in item_fields; "
-                       f"fields: {list(item.columns)}")
+        raise ValueError(f"the .item file of dataset {config.dataset!r} has no field(s) {missing} named in "
+                         f"option 'item_fields'; its fields: {list(item.columns)}")
     parts = []
     for name in config.item_fields:
         values = item[name].fillna("").astype(str).str.strip()

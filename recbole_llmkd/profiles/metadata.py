@@ -82,4 +82,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from recbole_llmkd.user_errors import run_cli
+
+    raise SystemExit(run_cli(main, "python -m recbole_llmkd.profiles.metadata"))

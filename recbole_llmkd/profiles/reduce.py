@@ -3,10 +3,20 @@
 The reducer is fitted on the training users (every profiled user: profiles read only training
 interactions) and saved (``reducer.pkl``), so users added later are transformed by the same map:
 set ``reducer_file`` to apply a saved reducer instead of fitting one.
+
+Trust boundary: a fitted UMAP can only be saved as a pickle, and unpickling runs code. A saved
+reducer therefore carries an HMAC-SHA256 of its bytes under a secret key kept on this machine
+(``~/.config/recbole_llmkd/reducer.key``, mode 0600, created on first use; ``RECBOLE_LLMKD_KEY_FILE``
+moves it). ``reducer_file`` loads only files whose signature matches that key: files this pipeline
+wrote here, or where the key was copied. Anything else is refused before it is unpickled, unless
+``trust_reducer_file`` says the user vouches for it.
 """
 
+import hashlib
+import hmac
 import os
 import pickle
+import secrets
 import time
 
 import numpy as np
@@ -53,21 +63,56 @@ def reducer_path(config):
     return os.path.join(config.out, "reducer.pkl")
 
 
-def save_reducer(reducer, path):
-    with atomic_open(path, "wb") as f:
-        pickle.dump(reducer, f)
+MAGIC = b"recbole-llmkd reducer v1 hmac-sha256 "
 
 
-def load_reducer(path):
+def signing_key():
+    """This machine's secret key for reducer files (created on first use, readable by its owner only)."""
+    path = os.environ.get("RECBOLE_LLMKD_KEY_FILE") or os.path.join(
+        os.path.expanduser("~"), ".config", "recbole_llmkd", "reducer.key")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with atomic_open(path, "wb") as f:
+            os.chmod(f.name, 0o600)
+            f.write(secrets.token_bytes(32))
     with open(path, "rb") as f:
-        return pickle.load(f)
+        return f.read()
+
+
+def _signature(data):
+    return hmac.new(signing_key(), data, hashlib.sha256).hexdigest().encode()
+
+
+def save_reducer(reducer, path):
+    data = pickle.dumps(reducer)
+    with atomic_open(path, "wb") as f:
+        f.write(MAGIC + _signature(data) + b"\n" + data)
+
+
+def load_reducer(path, trusted=False):
+    """The reducer saved in ``path``; refused before unpickling unless this machine's key signed it
+    (or ``trusted``: the user vouches for the file)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    head, newline, data = raw.partition(b"\n")
+    signed = raw.startswith(MAGIC) and newline
+    if signed and hmac.compare_digest(head[len(MAGIC):], _signature(data)):
+        return pickle.loads(data)
+    if not trusted:
+        why = ("its signature does not match this machine's key (written elsewhere, or modified)" if signed
+               else "it is not a reducer file written by this pipeline")
+        raise ValueError(
+            f"reducer_file {path}: refused to load: {why}. Loading a pickle runs code; set "
+            "trust_reducer_file (--trust-reducer-file) only for a file you trust"
+        )
+    return pickle.loads(data if signed else raw)
 
 
 def run_reduce(config):
     users, embeddings = load_matrix(embeddings_path(config), "embed")
     started = time.perf_counter()
     if config.reducer_file:
-        reducer = load_reducer(config.reducer_file)
+        reducer = load_reducer(config.reducer_file, trusted=config.trust_reducer_file)
         reduced = reducer.transform(embeddings)
         fitted = False
     else:

@@ -117,3 +117,13 @@ def test_sigterm_during_writing_leaves_no_temporary_file(movielens, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=os.getcwd())
     assert result.returncode == 128 + signal.SIGTERM, result.stderr
     assert os.listdir(tmp_path / "out" / "ml-20m") == []
+
+
+@pytest.mark.parametrize("module", ["temporal_split", "cold_start"])
+def test_derived_protocols_refuse_an_output_that_is_a_file(module, tmp_path):
+    import importlib
+
+    (tmp_path / "afile").write_text("x")
+    main = importlib.import_module(f"dataset_converters.{module}").main
+    with pytest.raises(ConversionError, match=r"--output .*afile: .*afile is a file; expected a folder"):
+        main(["-d", "ml-100k", "--output", str(tmp_path / "afile")])

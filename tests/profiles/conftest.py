@@ -39,8 +39,10 @@ def toy_dataset(tmp_path):
 @pytest.fixture
 def toy_config(toy_dataset, tmp_path):
     def make(**overrides):
+        # the toy dataset has ml-100k's fields (movie_title is token_seq there too): its prompt settings
         values = {"dataset": "toy", "data_path": str(toy_dataset), "output_dir": str(tmp_path / "out"),
-                  "normalized_time": False}
+                  "normalized_time": False, "item_fields": ["movie_title", "release_year", "class"],
+                  "list_fields": ["class"]}
         values.update(overrides)
         return load_config(**values)
     return make

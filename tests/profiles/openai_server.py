@@ -3,7 +3,8 @@
 It answers ``POST /v1/chat/completions`` with a profile made from the request itself: the genres
 named in the user message, most frequent first, so different histories get different profiles.
 The answer is cut to ``max_tokens`` at 3 characters a token (the backend's estimate).
-``script`` holds scripted answers for the next requests: an HTTP status (e.g. 429) or ``("sleep", s)``.
+``script`` holds scripted answers for the next requests: an HTTP status (e.g. 429), ``("sleep", s)``, or
+``("echo", status)``: that status with the request's headers echoed in the error body, as some proxies do.
 """
 
 import collections
@@ -50,6 +51,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
         if isinstance(action, int):
             return self._send(action, {"error": {"message": f"scripted {action}"}}, [("Retry-After", "0")])
+        if isinstance(action, tuple) and action[0] == "echo":
+            return self._send(action[1], {"error": {"message": "bad request", "headers": dict(self.headers)}})
         if isinstance(action, tuple) and action[0] == "sleep":
             time.sleep(action[1])
         # honour max_tokens, at the client's own estimate of 3 characters a token

@@ -41,7 +41,7 @@ def test_fields_are_chosen_and_truncated_per_field(toy_config):
 
 
 def test_missing_item_field_is_named(toy_config):
-    with pytest.raises(KeyError, match=r"\['brand'\]"):
+    with pytest.raises(ValueError, match=r"has no field\(s\) \['brand'\] named in option 'item_fields'"):
         histories(toy_config(item_fields=["movie_title", "brand"]))
 
 

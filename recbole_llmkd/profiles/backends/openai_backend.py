@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import time
 import urllib.error
@@ -27,6 +28,19 @@ CHARS_PER_TOKEN = 3
 MESSAGE_OVERHEAD_TOKENS = 8
 
 log = logging.getLogger(__name__)
+
+
+# what a server that echoes a request may put in an error body: the Authorization header, bearer
+# tokens, OpenAI-style keys
+SECRET_PATTERNS = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?|bearer\s+)[^\s\"',}]+"
+                             r"|sk-[A-Za-z0-9_\-]{8,}")
+
+
+def redact(text, secret=None):
+    """``text`` without ``secret`` and anything that looks like a credential."""
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return SECRET_PATTERNS.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
 
 
 class RequestFailed(Exception):
@@ -78,7 +92,8 @@ class OpenAIBackend(Backend):
                 payload = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
             retry_after = error.headers.get("Retry-After") if error.headers else None
-            detail = error.read()[:300].decode("utf-8", "replace")
+            # the body is stored in the run's summary: never with the key in it
+            detail = redact(error.read()[:2000].decode("utf-8", "replace"), os.environ.get(self.api_key_env))[:300]
             raise RequestFailed(f"HTTP {error.code} from {self.url}: {detail}",
                                 float(retry_after) if retry_after and retry_after.isdigit() else None,
                                 error.code in RETRY_STATUS) from None
