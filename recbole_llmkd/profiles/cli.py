@@ -32,22 +32,26 @@ def _add_option(parser, field):
     kind = field.type
     origin_args = typing.get_args(kind)
     base = next((a for a in origin_args if a is not type(None)), kind) if origin_args else kind
+    default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    shown = "null" if default is None else default
+    common = {"dest": field.name, "default": None, "help": f"{field.metadata['help']} (default: {shown})"}
     if field.name == "dataset":
-        parser.add_argument("-d", flag, dest=field.name, default=None)
+        parser.add_argument("-d", flag, **common)
     elif base is bool:
-        parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None)
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
     elif base is list:
-        parser.add_argument(flag, dest=field.name, nargs="*", default=None, metavar="VALUE")
+        parser.add_argument(flag, nargs="*", metavar="VALUE", **common)
     elif base is dict:
-        parser.add_argument(flag, dest=field.name, nargs="+", default=None, metavar="FIELD=N")
+        parser.add_argument(flag, nargs="+", metavar="FIELD=N", **common)
     else:
-        parser.add_argument(flag, dest=field.name, type=base, default=None, metavar=base.__name__.upper())
+        parser.add_argument(flag, type=base, metavar=base.__name__.upper(), **common)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m recbole_llmkd.profiles",
                                      description="LLM user profiles -> embeddings -> UMAP/PCA -> .user file")
-    parser.add_argument("step", choices=STEPS)
+    parser.add_argument("step", choices=STEPS, help="the step to run: generate, embed (LLM source) or item_mean; "
+                        "reduce; write; all of them in order; or check a .user file for signal")
     parser.add_argument("--config", action="append", default=[], metavar="YAML",
                         help="pipeline options from a YAML file (repeatable; flags override)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -16,70 +16,84 @@ import yaml
 API_KEY_IN_CONFIG = "api_key"
 
 
+def option(default, help):
+    """A ProfileConfig field with its help text (the ``--help`` of its flag); mutable defaults copied."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class ProfileConfig:
     # -- data and split (the no-leakage rule: recbole_llmkd.profiles.split)
-    dataset: str = "ml-100k"
-    data_path: Optional[str] = None  # folder holding <dataset>/; ml-100k defaults to RecBole's bundled copy
-    output_dir: Optional[str] = None  # default: output/profiles/<dataset>
-    user_field: str = "user_id"
-    item_field: str = "item_id"
-    time_field: str = "timestamp"
-    rating_field: Optional[str] = "rating"  # shown per item when the .inter file has it
-    rating_scale: Optional[float] = 5.0  # "4/5"; None shows the bare value (e.g. a watch share)
-    holdout: int = 2  # leave-one-out: the last `holdout` interactions of a user are validation/test
-    # RecBole min-max scales the time field (which settles near-tie order): ~ = as RecBole loads this
-    # dataset (its <dataset>.yaml next to the files, else RecBole's bundled dataset YAML: true for ml-100k)
-    normalized_time: Optional[bool] = None
-    cut_quantile: Optional[float] = None  # global temporal split: train on interactions before this quantile
+    dataset: str = option("ml-100k", "dataset name: the folder <data_path>/<dataset>/ of RecBole atomic files")
+    data_path: Optional[str] = option(None, "folder holding <dataset>/ (RecBole's data_path); ml-100k: "
+                                            "RecBole's bundled copy")
+    output_dir: Optional[str] = option(None, "where the steps write; default output/profiles/<dataset>")
+    user_field: str = option("user_id", "user id field of the .inter file (RecBole's USER_ID_FIELD)")
+    item_field: str = option("item_id", "item id field of the .inter and .item files (ITEM_ID_FIELD)")
+    time_field: str = option("timestamp", "time field of the .inter file (TIME_FIELD)")
+    rating_field: Optional[str] = option("rating", "rating shown per item when the .inter file has it")
+    rating_scale: Optional[float] = option(5.0, "shown as 'rated 4/5'; null shows the bare value (a watch share)")
+    holdout: int = option(2, "leave-one-out: a user's last N interactions are validation/test, never shown")
+    normalized_time: Optional[bool] = option(
+        None, "whether RecBole min-max scales the time field (it settles near-tie order); null: as RecBole "
+              "loads this dataset (its <dataset>.yaml beside the files, else RecBole's dataset YAML)")
+    cut_quantile: Optional[float] = option(None, "global temporal split: profiles read only interactions "
+                                                 "before this quantile of time")
     # -- what the profile is built from
-    source: str = "llm"  # llm (generate + embed) | item_mean (mean sentence embedding of the training items; no LLM)
+    source: str = option("llm", "llm (generate + embed) | item_mean (mean sentence embedding of the "
+                                "training items; no LLM)")
     # -- prompts
-    item_fields: Optional[list] = None  # .item fields shown per item; ~ = every field but the item id
-    list_fields: Optional[list] = None  # fields shown comma-separated; ~ = the token_seq ones among item_fields
-    field_max_chars: dict = field(default_factory=lambda: {"default": 120})  # per field; "default" for the rest
-    domain: str = "movies"  # movies | products: the wording of the prompts
-    style: str = "short"  # short (structured sections) | long (free-text paragraphs)
-    template_file: Optional[str] = None  # YAML overriding some of: system, profile, merge, update
-    max_items: Optional[int] = None  # keep only the most recent N training items (counted in the summary)
-    long_history: str = "agg_after"  # agg_after | agg_with: histories over the token budget
-    context_length: Optional[int] = None  # tokens; default: the backend's (the model's) context length
+    item_fields: Optional[list] = option(None, ".item fields shown per item; null: every field but the item id")
+    list_fields: Optional[list] = option(None, "fields shown comma-separated; null: the token_seq ones")
+    field_max_chars: dict = option({"default": 120}, "characters kept per field (FIELD=N); 'default' for the rest")
+    domain: str = option("movies", "movies | products: the wording of the prompts")
+    style: str = option("short", "short (structured sections) | long (free-text paragraphs)")
+    template_file: Optional[str] = option(None, "YAML overriding some prompt texts: system, profile, merge, update")
+    max_items: Optional[int] = option(None, "keep only a user's most recent N training items")
+    long_history: str = option("agg_after", "histories over the token budget: agg_after (profile parts, "
+                                            "then merge) | agg_with (update part by part)")
+    context_length: Optional[int] = option(None, "tokens per call; null: the model's context length")
     # -- generation
-    backend: str = "transformers"  # transformers | openai
-    model: Optional[str] = None  # model dir, GGUF file or server model name; default: packaged SmolLM2
-    device: str = "cpu"
-    dtype: str = "float32"
-    batch_size: int = 8
-    max_new_tokens: int = 160
-    do_sample: bool = False
-    temperature: float = 0.7
-    top_p: float = 0.9
-    repetition_penalty: float = 1.1
-    seed: int = 0
-    base_url: str = "http://127.0.0.1:8000/v1"
-    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this environment variable only
-    concurrency: int = 8
-    timeout: float = 120.0
-    max_retries: int = 5
-    backoff: float = 1.0  # seconds, doubled per retry
-    shard: str = "0/1"  # i/n: this process generates the users of shard i of n
-    limit_users: Optional[int] = None  # only the first N users (by id) of the shard: trial runs
-    shipped_cache: list = field(default_factory=list)  # read-only caches (paths relative to profiles/shipped/)
-    regenerate: bool = False  # ignore the shipped caches: generate every profile again
+    backend: str = option("transformers", "transformers (local model) | openai (any OpenAI-compatible server)")
+    model: Optional[str] = option(None, "model folder, GGUF file or server model name; null: packaged SmolLM2")
+    device: str = option("cpu", "transformers backend: torch device")
+    dtype: str = option("float32", "transformers backend: torch dtype of the weights")
+    batch_size: int = option(8, "users generated per batch")
+    max_new_tokens: int = option(160, "tokens the LLM may write per profile")
+    do_sample: bool = option(False, "sample instead of greedy decoding")
+    temperature: float = option(0.7, "sampling temperature (with do_sample)")
+    top_p: float = option(0.9, "nucleus sampling mass (with do_sample)")
+    repetition_penalty: float = option(1.1, "transformers backend: penalty on repeated tokens")
+    seed: int = option(0, "generation seed")
+    base_url: str = option("http://127.0.0.1:8000/v1", "openai backend: the server's /v1 URL")
+    api_key_env: str = option("OPENAI_API_KEY", "openai backend: environment variable holding the API key "
+                                                "(never a file or flag)")
+    concurrency: int = option(8, "openai backend: requests in flight")
+    timeout: float = option(120.0, "openai backend: seconds per request")
+    max_retries: int = option(5, "openai backend: retries on timeouts, connection errors, 429 and 5xx")
+    backoff: float = option(1.0, "openai backend: seconds before the first retry, doubled per retry")
+    shard: str = option("0/1", "i/n: generate only the users of shard i of n")
+    limit_users: Optional[int] = option(None, "only the first N users of the shard (trial runs)")
+    shipped_cache: list = option([], "read-only generation caches (paths relative to profiles/shipped/)")
+    regenerate: bool = option(False, "ignore the shipped caches: generate every profile again")
     # -- embedding, reduction, writing
-    encoder: Optional[str] = None  # sentence-transformers model dir or name; default: packaged all-MiniLM-L6-v2
-    encoder_prefix: Optional[str] = None  # prepended to each profile; default: "query: " for E5 models, else ""
-    embed_batch_size: int = 64
-    reducer: str = "umap"  # umap | pca | none
-    n_components: int = 32
-    n_neighbors: int = 15
-    min_dist: float = 0.1
-    metric: str = "cosine"
-    random_state: int = 42
-    reducer_file: Optional[str] = None  # apply this fitted reducer instead of fitting one
-    trust_reducer_file: bool = False  # load reducer_file although this machine's key did not sign it (a pickle)
-    profile_field: str = "profile_emb"
-    user_file: Optional[str] = None  # the .user file; default: <output_dir>/<dataset>.user
+    encoder: Optional[str] = option(None, "sentence-transformers model folder or name; null: packaged "
+                                          "all-MiniLM-L6-v2")
+    encoder_prefix: Optional[str] = option(None, "prepended to each profile; null: 'query: ' for E5 models")
+    embed_batch_size: int = option(64, "profiles encoded per batch")
+    reducer: str = option("umap", "umap | pca | none")
+    n_components: int = option(32, "dimensions of the reduced profiles")
+    n_neighbors: int = option(15, "UMAP n_neighbors")
+    min_dist: float = option(0.1, "UMAP min_dist")
+    metric: str = option("cosine", "UMAP metric")
+    random_state: int = option(42, "seed of the reducer")
+    reducer_file: Optional[str] = option(None, "apply this fitted reducer instead of fitting one")
+    trust_reducer_file: bool = option(False, "load reducer_file although this machine's key did not sign it "
+                                             "(it is a pickle: loading runs code)")
+    profile_field: str = option("profile_emb", "name of the float_seq field in the .user file")
+    user_file: Optional[str] = option(None, "the .user file to write or check; null: <output_dir>/<dataset>.user")
 
     @property
     def out(self):

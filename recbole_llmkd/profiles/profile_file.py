@@ -157,4 +157,8 @@ def read_profile_file(path, user_field="user_id", profile_field="profile_emb", *
     for row, vector in enumerate(vectors):
         if vector:
             matrix[row] = vector
-    return ProfileTable(users, matrix, line_numbers)
+    table = ProfileTable(users, matrix, line_numbers)
+    if not table.present().any():
+        raise ProfileFileError(f"{path}: every profile vector in field {profile_field!r} is all zeros, which "
+                               "means \"no profile\"; no user would be distilled")
+    return table

@@ -57,9 +57,10 @@ def test_windows_line_ends_and_extra_columns_are_read(tmp_path):
     (GOOD.replace("1 2 3 4", "1 2 1e999 4"), r"line 3 \(user '9'\): profile contains NaN or inf"),
     (GOOD.replace("\n9\t", "\n\t"), r"p\.user line 3: the field 'user_id' is empty"),
     (GOOD + "4\t1 1 1 1\n", r"p\.user line 5: user '4' has more than one row \(first on line 2\)"),
+    (HEADER + "4\t0 0\n9\t\n", r"p\.user: every profile vector in field 'profile_emb' is all zeros"),
 ], ids=["empty", "blank-lines", "header-only", "bom", "not-utf8", "spaces-header", "spaces-row", "extra-field",
         "float-not-float-seq", "unknown-type", "no-user-field", "commas", "text", "float32-overflow",
-        "float32-overflow-negative", "inf-literal", "empty-user", "duplicate"])
+        "float32-overflow-negative", "inf-literal", "empty-user", "duplicate", "all-zero"])
 def test_malformed_files_name_file_and_line(tmp_path, content, message):
     with pytest.raises(ProfileFileError, match=message):
         read_profile_file(write(tmp_path, content))

@@ -55,3 +55,10 @@ def test_module_entry_point_help():
 def test_unknown_step_is_refused():
     with pytest.raises(SystemExit):
         main(["embedd"])
+
+
+def test_every_flag_has_help():
+    from recbole_llmkd.profiles.cli import build_parser
+
+    missing = [action.dest for action in build_parser()._actions if not action.help]
+    assert missing == []
