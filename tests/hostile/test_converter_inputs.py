@@ -80,11 +80,21 @@ def test_output_that_is_a_file_is_refused_before_reading(movielens, tmp_path):
     assert (tmp_path / "out").read_text() == "a file"
 
 
-def test_a_folder_with_another_conversions_file_is_refused_and_kept(movielens, tmp_path):
-    folder = tmp_path / "out" / "ml-20m"
-    folder.mkdir(parents=True)
-    (folder / "ml-20m.user").write_text("user_id:token\tprofile_emb:float_seq\n1\t0.5\n")
-    (folder / "ml-20m.inter").write_text("old")
+@pytest.fixture
+def earlier_output(tmp_path):
+    """The output folder of an earlier conversion, holding ``files`` (name: text)."""
+    def make(files):
+        folder = tmp_path / "out" / "ml-20m"
+        folder.mkdir(parents=True)
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        return folder
+
+    return make
+
+
+def test_a_folder_with_another_conversions_file_is_refused_and_kept(movielens, tmp_path, earlier_output):
+    folder = earlier_output({"ml-20m.user": "user_id:token\tprofile_emb:float_seq\n1\t0.5\n", "ml-20m.inter": "old"})
     with pytest.raises(ConversionError, match=r"ml-20m holds ml-20m\.user from an earlier conversion, which this "
                                               r"one does not write"):
         convert("movielens", movielens(), tmp_path / "out")
@@ -92,11 +102,8 @@ def test_a_folder_with_another_conversions_file_is_refused_and_kept(movielens, t
     assert (folder / "ml-20m.inter").read_text() == "old"
 
 
-def test_temporary_files_of_a_killed_conversion_are_removed_and_reported(movielens, tmp_path):
-    folder = tmp_path / "out" / "ml-20m"
-    folder.mkdir(parents=True)
-    (folder / ".tmp-ml-20m.inter.abc123").write_text("half")
-    (folder / ".tmp-other.inter.abc123").write_text("someone else's")
+def test_temporary_files_of_a_killed_conversion_are_removed_and_reported(movielens, tmp_path, earlier_output):
+    folder = earlier_output({".tmp-ml-20m.inter.abc123": "half", ".tmp-other.inter.abc123": "someone else's"})
     _, summary = convert("movielens", movielens(), tmp_path / "out")
     assert sorted(os.listdir(folder)) == [".tmp-other.inter.abc123", "ml-20m.inter", "ml-20m.item", "ml-20m.yaml"]
     assert summary.notes == ["removed .tmp-ml-20m.inter.abc123: temporary files of a conversion that was killed"]
