@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from recbole_llmkd.experiment import train_and_test
 from recbole_llmkd.profiles.atomic import atomic_open, write_text_atomic
+from recbole_llmkd.user_errors import RunFailed
 
 _PAIRS = [("SASRec", "SASRecKD"), ("BERT4Rec", "BERT4RecKD")]
 MODEL_PAIRS = {name: pair for pair in _PAIRS for name in pair}  # -m may name either model of a pair
@@ -37,8 +38,9 @@ TABLE_COLUMNS = ("model", "recall@10", "ndcg@10", "recall@20", "ndcg@20", "train
                  "epochs", "best_epoch")
 
 
-class PipelineError(RuntimeError):
-    pass
+class PipelineError(RunFailed):
+    """The main job cannot go on (a model without a KD pair, runs on different splits, no matplotlib):
+    its command line ends with this one line instead of a traceback."""
 
 
 def model_pair(model):

@@ -29,8 +29,11 @@ def read_atomic(path):
             )
         types[name] = ftype
     dtypes = {cell: (float if types[cell.partition(':')[0]] == "float" else str) for cell in header}
-    frame = pd.read_csv(path, sep="\t", dtype=dtypes, keep_default_na=False, na_values={
-        cell: [""] for cell in header if types[cell.partition(":")[0]] == "float"})
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype=dtypes, keep_default_na=False, na_values={
+            cell: [""] for cell in header if types[cell.partition(":")[0]] == "float"})
+    except (pd.errors.ParserError, ValueError) as error:  # a malformed line or a float field that is not one
+        raise ValueError(f"{path}: {error}") from None
     frame.columns = list(types)
     return frame, types
 

@@ -25,7 +25,7 @@ def category_shares(inter, item, category_field, user_field="user_id", item_fiel
     ``normalized_time`` as in :func:`training_interactions`. A category that every item carries
     (Amazon's root category "Beauty") says nothing about a user and is left out."""
     if category_field not in item.columns:
-        raise KeyError(f"item table has no column {category_field!r}; columns: {list(item.columns)}")
+        raise ValueError(f"item table has no column {category_field!r}; columns: {list(item.columns)}")
     train = training_interactions(inter, user_field, time_field, holdout, normalized_time)
     categories = item.set_index(item_field)[category_field].fillna("").str.split().explode().dropna()
     carried_by = categories.reset_index().drop_duplicates().groupby(category_field)[item_field].size()

@@ -63,7 +63,7 @@ def _in_recbole_order(inter, user_field, time_field, normalized_time):
     from the end of its user's sequence (0 = last)."""
     for field in (user_field, time_field):
         if field not in inter.columns:
-            raise KeyError(f"interaction table has no column {field!r}; columns: {list(inter.columns)}")
+            raise ValueError(f"interaction table has no column {field!r}; columns: {list(inter.columns)}")
     key = recbole_time_key(inter[time_field].to_numpy(), normalized_time)
     order = np.lexsort((key, inter[user_field].to_numpy()))  # stable: ties keep file order
     ordered = inter.iloc[order]

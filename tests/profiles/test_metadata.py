@@ -37,7 +37,7 @@ def test_a_category_on_every_item_is_left_out_and_underscores_read_as_spaces():
 
 
 def test_unknown_category_field():
-    with pytest.raises(KeyError, match="'genre'"):
+    with pytest.raises(ValueError, match="item table has no column 'genre'"):
         category_shares(INTER, ITEM, "genre")
 
 

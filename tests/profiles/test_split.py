@@ -52,7 +52,7 @@ def test_float32_time_key_merges_close_timestamps_like_recbole():
 
 
 def test_missing_column_is_named():
-    with pytest.raises(KeyError, match="'timestamp'"):
+    with pytest.raises(ValueError, match="interaction table has no column 'timestamp'"):
         training_interactions(pd.DataFrame({"user_id": [1], "item_id": [2]}))
 
 
