@@ -1,6 +1,6 @@
 """Train and evaluate a model with RecBole, KD models included (mirrors RecBole's run_recbole.py).
 
-    python run_recbole_kd.py -m SASRecKD -d ml-100k --kd_profile_file=profiles/ml-100k.user
+    python run_recbole_kd.py -m SASRecKD -d ml-100k --kd_profile_file=output/profiles/ml-100k/ml-100k.user
     python run_recbole_kd.py --pipeline -d ml-100k            # profiles -> SASRec vs SASRecKD -> table
     python run_recbole_kd.py --pipeline -d ml-100k --preset paper   # the paper's recipe, both models
 

@@ -1,0 +1,80 @@
+"""The README's quick start, run as written (with a tiny training budget substituted for its 50
+epochs): the profile path it names is the one the profile pipeline writes, and its code runs."""
+
+import os
+import re
+import shlex
+import shutil
+import sys
+
+import pytest
+
+import run_recbole_kd
+from recbole_llmkd.profiles.cli import build_parser
+from recbole_llmkd.profiles.config import load_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = {"epochs": 2, "kd_epochs": 1, "hidden_size": 16, "inner_size": 32, "MAX_ITEM_LIST_LENGTH": 10,
+        "user_inter_num_interval": "[0,40]", "state": "WARNING", "show_progress": False}
+
+
+def section_blocks(title):
+    """``[(language, code)]`` of the README section ``## title``."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+
+
+def commands(prefix):
+    lines = [line.split("  #")[0].strip() for lang, code in section_blocks("Quick start") if lang == "bash"
+             for line in code.splitlines()]
+    # the training examples: not the main job's (--pipeline, tested in test_pipeline) or elided ones (...)
+    return [shlex.split(line) for line in lines
+            if line.startswith(prefix) and "--pipeline" not in line and "..." not in line]
+
+
+def quick_start_python():
+    """The quick start's first Python example (the later ones are fragments)."""
+    return next(code for lang, code in section_blocks("Quick start") if lang == "python")
+
+
+PROFILE_PATH = load_config(dataset="ml-100k").user_path
+
+
+def test_the_quick_start_builds_the_file_it_then_trains_with():
+    (build,) = commands("python -m recbole_llmkd.profiles")
+    args = build_parser().parse_args(build[3:])
+    assert (args.step, args.dataset, args.output_dir) == ("all", "ml-100k", None)  # writes PROFILE_PATH
+    python = quick_start_python()
+    assert f'"kd_profile_file": "{PROFILE_PATH}"' in python
+    assert len(commands("python run_recbole_kd.py")) == 3
+    for argv in commands("python run_recbole_kd.py"):
+        assert all(arg == f"--kd_profile_file={PROFILE_PATH}" for arg in argv if arg.startswith("--kd_profile_file"))
+
+
+@pytest.fixture
+def profiles_in_place(run_dir, profile_file):
+    """The genre profiles where the quick start's first command writes its file."""
+    os.makedirs(os.path.dirname(PROFILE_PATH))
+    shutil.copy(profile_file, PROFILE_PATH)
+
+
+@pytest.mark.slow
+def test_the_quick_start_python_runs(profiles_in_place, capsys):
+    python = quick_start_python()
+    assert '"epochs": 50' in python
+    tiny = ", ".join(f"{k!r}: {v!r}" for k, v in TINY.items()).replace("'", '"')
+    exec(python.replace('"epochs": 50', tiny), {})
+    printed = capsys.readouterr().out
+    assert "ndcg@10" in printed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_the_quick_start_command_lines_run(profiles_in_place, monkeypatch, index):
+    argv = [a for a in commands("python run_recbole_kd.py")[index][2:] if not a.startswith("--epochs=")]
+    argv += [f"--{k}={v}" for k, v in TINY.items()]
+    monkeypatch.setattr(sys, "argv", ["run_recbole_kd.py", *argv])  # RecBole's Config reads sys.argv
+    result = run_recbole_kd.main(argv)
+    assert 0 <= result["test_result"]["ndcg@10"] <= 1
