@@ -155,7 +155,7 @@ def ensure_source(dataset, log=print):
     target = os.path.join(spec.data_path, spec.source, f"{spec.source}.inter")
     if not os.path.exists(target) and spec.cold_start:
         from dataset_converters.cold_start import write_cold_start
-        from recbole_llmkd.profiles.metadata import dataset_files
+        from recbole_llmkd.files import dataset_files
 
         folder, info = write_cold_start(os.path.dirname(dataset_files("ml-100k")[0]), "ml-100k", spec.data_path,
                                         spec.source)
@@ -179,7 +179,7 @@ def recbole_data_config(dataset, budget, log=print):
     if spec.temporal is None:
         return {} if source_path is None else {"data_path": source_path}
     from dataset_converters.temporal_split import write_split
-    from recbole_llmkd.profiles.metadata import dataset_files
+    from recbole_llmkd.files import dataset_files
 
     with open(budget_file(budget), encoding="utf-8") as f:
         max_len = int((yaml.safe_load(f) or {}).get("MAX_ITEM_LIST_LENGTH", 50))
@@ -254,7 +254,7 @@ def _llm_profiles(config, dataset, out, allow_generate):
 
 def _metadata_texts(config, dataset):
     """Write the metadata control's texts where ``embed`` reads profiles (``profiles.jsonl``)."""
-    from recbole_llmkd.profiles.atomic import atomic_open
+    from recbole_llmkd.files import atomic_open
     from recbole_llmkd.profiles.history import load_tables
     from recbole_llmkd.profiles.metadata import category_shares, category_texts
 
@@ -278,7 +278,7 @@ def _metadata_texts(config, dataset):
 
 def _random_profiles(work, dataset, data_path, allow_generate, user_file, log):
     """N(0, 1) vectors, fixed per user (seed 0), for the users and dims of the metadata profiles."""
-    from recbole_llmkd.profiles.atomic import read_atomic, write_profile_file
+    from recbole_llmkd.files import read_atomic, write_profile_file
 
     reference, _ = read_atomic(build_profile_file(work, dataset, "metadata", data_path, allow_generate, log))
     users = reference["user_id"].astype(str).tolist()
@@ -346,7 +346,7 @@ def run_job(job):
     """In the subprocess: one train_and_test, written atomically with its cell description."""
     import recbole_llmkd  # noqa: F401  (shims + registration)
     from recbole_llmkd.experiment import train_and_test
-    from recbole_llmkd.profiles.atomic import write_text_atomic
+    from recbole_llmkd.files import write_text_atomic
 
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value flags from sys.argv: the job is not one
     result = train_and_test(job["model"], job["dataset"], job["config_dict"], job["config_files"], quiet_console=True)

@@ -328,7 +328,7 @@ def main(argv=None):
     rows = summarize(runs)
     out = os.path.join(args.results, args.budget)
     os.makedirs(out, exist_ok=True)
-    from recbole_llmkd.profiles.atomic import write_text_atomic
+    from recbole_llmkd.files import write_text_atomic
 
     write_text_atomic(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")
     tables = format_tables(rows)

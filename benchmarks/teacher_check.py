@@ -57,7 +57,7 @@ def main(argv=None):
     parser.add_argument("--results", default=os.path.join(ROOT, "results"))
     parser.add_argument("--allow-generate", action="store_true", help="run the LLM where profiles are not shipped")
     args = parser.parse_args(argv)
-    from recbole_llmkd.profiles.atomic import write_text_atomic
+    from recbole_llmkd.files import write_text_atomic
 
     path = os.path.join(args.results, "teacher_check.json")
     rows = []

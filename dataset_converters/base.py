@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from recbole_llmkd.profiles.atomic import staged_file
+from recbole_llmkd.files import staged_file
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP
 
 TRUNCATION_MARKER = " [...]"

@@ -23,8 +23,7 @@ import shutil
 import numpy as np
 
 from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder
-from recbole_llmkd.profiles.atomic import atomic_open, read_atomic, write_text_atomic
-from recbole_llmkd.profiles.metadata import dataset_files
+from recbole_llmkd.files import atomic_open, dataset_files, read_atomic, write_text_atomic
 from recbole_llmkd.profiles.split import recbole_time_key
 
 

@@ -21,7 +21,7 @@ import time
 from tqdm import tqdm
 
 from recbole_llmkd.experiment import train_and_test
-from recbole_llmkd.profiles.atomic import atomic_open, write_text_atomic
+from recbole_llmkd.files import atomic_open, write_text_atomic
 from recbole_llmkd.user_errors import RunFailed
 
 _PAIRS = [("SASRec", "SASRecKD"), ("BERT4Rec", "BERT4RecKD")]

@@ -7,7 +7,7 @@ import pytest
 import recbole
 
 import recbole_llmkd  # noqa: F401  (shims + registration)
-from recbole_llmkd.profiles.atomic import read_atomic, write_profile_file
+from recbole_llmkd.files import read_atomic, write_profile_file
 from recbole_llmkd.profiles.metadata import category_shares
 
 ML100K_DIR = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")

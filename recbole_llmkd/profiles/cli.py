@@ -73,7 +73,7 @@ def config_from_args(args):
 
 def run_step(step, config, progress=True):
     """Run one step (or all four) and return ``{step: summary}``; each summary is also saved."""
-    from recbole_llmkd.profiles.atomic import write_text_atomic
+    from recbole_llmkd.files import write_text_atomic
     from recbole_llmkd.profiles.embed import run_embed
     from recbole_llmkd.profiles.generate import format_summary, run_generate
     from recbole_llmkd.profiles.item_mean import run_item_mean

@@ -159,7 +159,7 @@ class ProfileConfig:
     def resolve_dataset_defaults(self):
         """Fill the ``~`` settings that depend on the dataset's files (item fields, time scaling), so
         that a dataset written by ``dataset_converters`` needs no extra configuration."""
-        from recbole_llmkd.profiles.metadata import dataset_files
+        from recbole_llmkd.files import dataset_files
 
         _, item_path = dataset_files(self.dataset, self.data_path)
         if self.item_fields is None or self.list_fields is None:

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recbole_llmkd.profiles.atomic import read_atomic
-from recbole_llmkd.profiles.metadata import dataset_files
+from recbole_llmkd.files import dataset_files, read_atomic
 from recbole_llmkd.profiles.split import temporal_cut, training_interactions
 
 

@@ -11,11 +11,10 @@ category get no row (the KD models treat them as users without a profile).
 """
 
 import argparse
-import os
 
 import pandas as pd
 
-from recbole_llmkd.profiles.atomic import read_atomic, write_profile_file
+from recbole_llmkd.files import dataset_files, read_atomic, write_profile_file
 from recbole_llmkd.profiles.split import training_interactions
 
 
@@ -49,17 +48,6 @@ def category_texts(shares, noun="genres", top=5):
         texts[str(user)] = f"Favourite {noun}: " + ", ".join(
             f"{str(name).replace('_', ' ')} {share:.0%}" for name, share in best.items()) + "."
     return texts
-
-
-def dataset_files(dataset, data_path=None):
-    """``(inter, item)`` paths, resolved as RecBole resolves them (ml-100k: RecBole's bundled copy)."""
-    import recbole
-
-    if dataset == "ml-100k" and data_path is None:
-        folder = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")
-    else:
-        folder = os.path.join(data_path or "dataset", dataset)
-    return os.path.join(folder, f"{dataset}.inter"), os.path.join(folder, f"{dataset}.item")
 
 
 def main(argv=None):

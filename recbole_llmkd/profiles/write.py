@@ -12,9 +12,8 @@ import json
 import os
 import time
 
-from recbole_llmkd.profiles.atomic import read_atomic, write_profile_file, write_text_atomic
+from recbole_llmkd.files import dataset_files, read_atomic, write_profile_file, write_text_atomic
 from recbole_llmkd.profiles.embed import load_matrix
-from recbole_llmkd.profiles.metadata import dataset_files
 from recbole_llmkd.profiles.reduce import reduced_path
 
 

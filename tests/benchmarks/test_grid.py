@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from benchmarks import grid, report
-from recbole_llmkd.profiles.atomic import read_atomic
+from recbole_llmkd.files import read_atomic
 from recbole_llmkd.registry import properties_dir
 
 TINY_BUDGET = """epochs: 2

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from recbole_llmkd.profiles.atomic import write_profile_file
+from recbole_llmkd.files import write_profile_file
 from recbole_llmkd.profiles.check import (check_profiles, format_check, knn_ndcg, neighbour_lists,
                                           read_profile_vectors, verdict)
 from recbole_llmkd.profiles.cli import main as cli_main

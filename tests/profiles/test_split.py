@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recbole_llmkd.profiles.atomic import read_atomic
+from recbole_llmkd.files import read_atomic
 from recbole_llmkd.profiles.split import (
     recbole_time_key, temporal_cut, time_is_normalized, training_interactions,
 )

@@ -1,4 +1,11 @@
-"""RecBole atomic files: read one into a DataFrame with plain column names; write the ``.user`` file.
+"""Files every part of the package shares: the model, the profile pipeline, the converters and the
+benchmark read and write through here.
+
+* where a dataset's atomic files are, as RecBole resolves them (:func:`dataset_files`);
+* RecBole atomic files: read one into a DataFrame with plain column names (:func:`read_atomic`),
+  write the profile ``.user`` file (:func:`write_profile_file`);
+* all-or-nothing writes: a temporary file in the target folder, renamed over the target at the end
+  (:func:`atomic_open`, :func:`write_text_atomic`, :func:`staged_file`).
 
 Header cells are ``name:type`` (``token``, ``float``, ``token_seq``, ``float_seq``), columns are
 tab-separated and sequence values space-separated (RecBole's defaults).
@@ -12,6 +19,17 @@ import numpy as np
 import pandas as pd
 
 FEATURE_TYPES = ("token", "float", "token_seq", "float_seq")
+
+
+def dataset_files(dataset, data_path=None):
+    """``(inter, item)`` paths, resolved as RecBole resolves them (ml-100k: RecBole's bundled copy)."""
+    import recbole
+
+    if dataset == "ml-100k" and data_path is None:
+        folder = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")
+    else:
+        folder = os.path.join(data_path or "dataset", dataset)
+    return os.path.join(folder, f"{dataset}.inter"), os.path.join(folder, f"{dataset}.item")
 
 
 def read_atomic(path):
