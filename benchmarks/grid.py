@@ -255,21 +255,15 @@ def _llm_profiles(config, dataset, out, allow_generate):
 def _metadata_texts(config, dataset):
     """Write the metadata control's texts where ``embed`` reads profiles (``profiles.jsonl``)."""
     from recbole_llmkd.files import atomic_open
-    from recbole_llmkd.profiles.history import load_tables
+    from recbole_llmkd.profiles.history import load_tables, training_cut
     from recbole_llmkd.profiles.metadata import category_shares, category_texts
 
     inter, item, _ = load_tables(config)
     spec = DATASETS[dataset]
-    if config.cut_quantile is not None:
-        from recbole_llmkd.profiles.split import temporal_cut
-
-        cut = temporal_cut(inter, config.cut_quantile, config.time_field)
-        inter = inter[inter[config.time_field].astype(float) < cut]  # then no holdout: all pre-cut rows
-        holdout = 0
-    else:
-        holdout = config.holdout
+    # the split rule of the profiles (recbole_llmkd.profiles.split): leave-one-out, or the temporal cut
     shares = category_shares(inter, item, spec.category_field, config.user_field, config.item_field,
-                             config.time_field, holdout, config.normalized_time)
+                             config.time_field, config.holdout, config.normalized_time,
+                             cut_time=training_cut(inter, config))
     os.makedirs(config.out, exist_ok=True)
     with atomic_open(os.path.join(config.out, "profiles.jsonl")) as f:
         for user, text in category_texts(shares, spec.noun).items():

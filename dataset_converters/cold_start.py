@@ -24,17 +24,7 @@ import numpy as np
 
 from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder
 from recbole_llmkd.files import atomic_open, dataset_files, read_atomic, write_text_atomic
-from recbole_llmkd.profiles.split import recbole_time_key
-
-
-def leave_one_out_roles(inter, user_field="user_id", time_field="timestamp", normalized_time=True):
-    """Per row of ``inter`` (its index): "train", "valid" or "test", in RecBole's time order."""
-    key = recbole_time_key(inter[time_field].to_numpy(), normalized_time)
-    order = np.lexsort((key, inter[user_field].astype(str).to_numpy()))  # stable: ties keep file order
-    ordered = inter.iloc[order]
-    from_end = ordered.groupby(user_field, sort=False).cumcount(ascending=False).to_numpy()
-    roles = np.where(from_end == 0, "test", np.where(from_end == 1, "valid", "train"))
-    return dict(zip(ordered.index, roles))
+from recbole_llmkd.profiles.split import leave_one_out_roles
 
 
 def cold_start(inter, cold_fraction=0.4, removed_share=0.5, keep=3, seed=0, user_field="user_id",

@@ -19,13 +19,13 @@ from recbole_llmkd.profiles.split import training_interactions
 
 
 def category_shares(inter, item, category_field, user_field="user_id", item_field="item_id",
-                    time_field="timestamp", holdout=2, normalized_time=True):
-    """DataFrame users × categories (sorted), each row summing to 1; ``holdout`` and
-    ``normalized_time`` as in :func:`training_interactions`. A category that every item carries
+                    time_field="timestamp", holdout=2, normalized_time=True, cut_time=None):
+    """DataFrame users × categories (sorted), each row summing to 1; ``holdout``,
+    ``normalized_time`` and ``cut_time`` as in :func:`training_interactions`. A category that every item carries
     (Amazon's root category "Beauty") says nothing about a user and is left out."""
     if category_field not in item.columns:
         raise ValueError(f"item table has no column {category_field!r}; columns: {list(item.columns)}")
-    train = training_interactions(inter, user_field, time_field, holdout, normalized_time)
+    train = training_interactions(inter, user_field, time_field, holdout, normalized_time, cut_time)
     categories = item.set_index(item_field)[category_field].fillna("").str.split().explode().dropna()
     carried_by = categories.reset_index().drop_duplicates().groupby(category_field)[item_field].size()
     universal = carried_by.index[carried_by == item[item_field].nunique()]

@@ -58,6 +58,14 @@ def heldout_interactions(inter, position, user_field="user_id", time_field="time
     return ordered[rank_from_end == position]
 
 
+def leave_one_out_roles(inter, user_field="user_id", time_field="timestamp", normalized_time=True):
+    """Per row of ``inter`` (its index): "train", "valid" or "test" under RecBole's leave-one-out
+    split, the same order :func:`training_interactions` uses."""
+    ordered, rank_from_end = _in_recbole_order(inter, user_field, time_field, normalized_time)
+    roles = np.where(rank_from_end == 0, "test", np.where(rank_from_end == 1, "valid", "train"))
+    return dict(zip(ordered.index, roles))
+
+
 def _in_recbole_order(inter, user_field, time_field, normalized_time):
     """``inter`` sorted as RecBole sorts it (users in sorted order), and each row's rank counted
     from the end of its user's sequence (0 = last)."""

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from dataset_converters.base import ConversionError
-from dataset_converters.cold_start import cold_start, leave_one_out_roles, main
+from dataset_converters.cold_start import cold_start, main
 
 # 6 users; each one's last interaction (time 9) is the test target, time 8 the validation target.
 INTER = pd.DataFrame({
@@ -14,11 +14,6 @@ INTER = pd.DataFrame({
     "item_id": [i for u in range(6) for i in ["p", "q", "r", "s", f"v{u}", ["x", "y", "x", "y", "z", "z"][u]]],
     "timestamp": [t for _ in range(6) for t in (1, 2, 3, 4, 8, 9)],
 })
-
-
-def test_roles_follow_the_time_order():
-    roles = leave_one_out_roles(INTER.iloc[::-1], normalized_time=False)
-    assert [roles[i] for i in range(6)] == ["train"] * 4 + ["valid", "test"]
 
 
 @pytest.mark.parametrize("removed_share, keep", [(1.0, 3), (0.0, 2), (0.0, 10)])

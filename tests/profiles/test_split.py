@@ -4,7 +4,7 @@ import pytest
 
 from recbole_llmkd.files import read_atomic
 from recbole_llmkd.profiles.split import (
-    recbole_time_key, temporal_cut, time_is_normalized, training_interactions,
+    leave_one_out_roles, recbole_time_key, temporal_cut, time_is_normalized, training_interactions,
 )
 from tests.conftest import ML100K_DIR
 
@@ -80,3 +80,10 @@ def test_agrees_with_recboles_split_on_ml100k(build_data):
     np.testing.assert_array_equal(
         train_rows.sort_index().to_numpy(), ours["user_id"].value_counts().sort_index().to_numpy() - 1
     )
+
+
+def test_leave_one_out_roles_follow_the_time_order_not_the_file_order():
+    inter = pd.DataFrame({"user_id": ["a"] * 4 + ["b"] * 3, "item_id": list("pqrsxyz"),
+                          "timestamp": [4, 1, 3, 2, 9, 8, 7]})
+    roles = leave_one_out_roles(inter.iloc[::-1], normalized_time=False)
+    assert [roles[i] for i in range(7)] == ["test", "train", "valid", "train", "test", "valid", "train"]
