@@ -13,12 +13,14 @@ validation metric (``valid_metric``), never by the test set.
 import argparse
 import functools
 import os
+import sys
 
 from recbole.trainer import HyperTuning
 
 import recbole_llmkd  # noqa: F401  (shims + registration)
 from recbole_llmkd.experiment import train_and_test
 from recbole_llmkd.registry import properties_dir
+from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, run_cli
 
 
 def default_space_file():
@@ -36,14 +38,16 @@ def kd_objective(model, dataset, config_dict=None, config_file_list=None, saved=
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", "-m", default="SASRecKD")
-    parser.add_argument("--dataset", "-d", default="ml-100k")
+    parser.add_argument("--model", "-m", default="SASRecKD", help="the model to tune (default SASRecKD)")
+    parser.add_argument("--dataset", "-d", default="ml-100k", help="the dataset (default ml-100k)")
     parser.add_argument("--config_files", default=None, help="fixed config files, space-separated")
     parser.add_argument("--params_file", default=None, help="search space (default: the shipped kd.hyper)")
-    parser.add_argument("--output_file", default="hyper_kd.result")
-    parser.add_argument("--algo", default="exhaustive", choices=["exhaustive", "random", "bayes"])
-    parser.add_argument("--max_evals", type=int, default=100)
+    parser.add_argument("--output_file", default="hyper_kd.result", help="every trial's valid and test metrics")
+    parser.add_argument("--algo", default="exhaustive", choices=["exhaustive", "random", "bayes"],
+                        help="hyperopt's search algorithm (default exhaustive)")
+    parser.add_argument("--max_evals", type=int, default=100, help="at most this many trials (default 100)")
     parser.add_argument("--early_stop", type=int, default=10, help="stop after this many trials without improvement")
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     return parser
 
 
@@ -62,4 +66,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main, "run_hyper_kd.py"))
