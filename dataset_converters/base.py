@@ -286,14 +286,15 @@ def write_dataset(output_dir, name, tables, extra_files=None):
     os.makedirs(folder, exist_ok=True)
     targets = {f"{name}.{suffix}" for suffix in tables} | set(extra_files or {})
     ours = {f"{name}.{suffix}" for suffix in ATOMIC_SUFFIXES} | {f"{name}.yaml"}
-    stale = sorted(entry for entry in os.listdir(folder) if entry in ours - targets)
+    entries = sorted(os.listdir(folder))
+    stale = [entry for entry in entries if entry in ours - targets]
     if stale:
         raise ConversionError(
             f"{folder} holds {', '.join(stale)} from an earlier conversion, which this one does not write: "
             "the folder would mix two conversions; move or delete it, or convert to another --output or --name"
         )
     removed = []
-    for entry in sorted(os.listdir(folder)):
+    for entry in entries:
         if entry.startswith(".tmp-") and entry[len(".tmp-"):].startswith(f"{name}."):
             os.unlink(os.path.join(folder, entry))
             removed.append(entry)

@@ -61,7 +61,7 @@ def cold_start(inter, cold_fraction=0.4, removed_share=0.5, keep=3, seed=0, user
 
 def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=True, **options):
     name = name or f"{dataset}-coldstart"
-    output_folder(output_dir, name)  # a file in the way: refused before the work
+    folder = output_folder(output_dir, name)  # a file in the way: refused before the work
     inter_path = os.path.join(folder_in, f"{dataset}.inter")
     if not os.path.exists(inter_path):
         raise ConversionError(f"{inter_path} does not exist")
@@ -70,7 +70,6 @@ def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=
         if field not in inter.columns:
             raise ConversionError(f"{inter_path}: no column {field!r} (columns: {list(inter.columns)})")
     kept, info = cold_start(inter, normalized_time=normalized_time, **options)
-    folder = output_folder(output_dir, name)
     os.makedirs(folder, exist_ok=True)
     header = "\t".join(f"{c}:{types[c]}" for c in kept.columns)
     with atomic_open(os.path.join(folder, f"{name}.inter")) as f:

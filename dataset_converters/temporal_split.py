@@ -69,7 +69,7 @@ def split_examples(sequences, valid_cut, test_cut):
 
 def write_split(inter_path, output_dir, name, valid_quantile=0.8, test_quantile=0.9, max_len=50,
                 user_field="user_id", item_field="item_id", time_field="timestamp"):
-    output_folder(output_dir, name)  # a file in the way: refused before the work
+    folder = output_folder(output_dir, name)  # a file in the way: refused before the work
     inter, _ = read_atomic(inter_path)
     for field in (user_field, item_field, time_field):
         if field not in inter.columns:
@@ -81,7 +81,6 @@ def write_split(inter_path, output_dir, name, valid_quantile=0.8, test_quantile=
         if not parts[part]:
             raise ConversionError(f"{inter_path}: no {part} users with these cuts "
                                   f"(valid {valid_quantile}, test {test_quantile}); move the quantiles")
-    folder = output_folder(output_dir, name)
     os.makedirs(folder, exist_ok=True)
     for part, examples in parts.items():
         with atomic_open(os.path.join(folder, f"{name}.{part}.inter")) as f:

@@ -88,29 +88,27 @@ class KDSequentialDataset(SequentialDataset):
             )
         super()._reset_index()
 
-    def _data_processing(self):
-        super()._data_processing()
+    def _change_feat_format(self):
+        super()._change_feat_format()
         self._report_coverage()
 
     def _report_coverage(self):
         """Refuse a file none of whose users has interactions; log how many users are profiled."""
-        users = np.unique(self.inter_feat[self.uid_field].to_numpy())
-        profiles = self.user_feat.set_index(self.uid_field)[self.profile_field]
-        profiled = {uid for uid, vector in profiles.items() if len(vector) and np.any(vector)}
-        matched = len(profiled.intersection(users.tolist()))
+        matched, n_users = self.profile_coverage()
         table = self._profile_table
         if matched == 0:
+            users = np.unique(self.inter_feat[self.uid_field].numpy())
             shown = ", ".join(repr(u) for u in table.users[:3])
             tokens = ", ".join(repr(str(t)) for t in self.id2token(self.uid_field, users[:3]))
             raise ProfileFileError(
                 f"{self._profile_path}: none of its {int(table.present().sum())} profiled users is a user "
-                f"of dataset {self.dataset_name!r} with interactions ({len(users)} users); the file's "
+                f"of dataset {self.dataset_name!r} with interactions ({n_users} users); the file's "
                 f"first user ids are {shown}, the dataset's {tokens}: the {self.uid_field!r} tokens must "
                 "be those of the .inter file"
             )
-        message = (f"profiles: {matched} of {len(users)} users have a profile vector "
+        message = (f"profiles: {matched} of {n_users} users have a profile vector "
                    f"({self._profile_path}: {len(table.users)} rows)")
-        if matched < 0.5 * len(users):
+        if matched < 0.5 * n_users:
             self.logger.warning(message + "; fewer than half of the users are distilled")
         else:
             self.logger.info(message)

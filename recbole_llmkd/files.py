@@ -32,20 +32,30 @@ def dataset_files(dataset, data_path=None):
     return os.path.join(folder, f"{dataset}.inter"), os.path.join(folder, f"{dataset}.item")
 
 
+def header_types(path, header, separator="\t", error=ValueError):
+    """``{field: type}`` of an atomic file's header line, or ``error`` naming the bad cell (and the
+    separator, when spaces were used instead)."""
+    cells = header.split(separator)
+    if len(cells) == 1 and " " in header.strip():
+        raise error(f"{path} line 1: the header {header!r} is one field; columns must be separated by "
+                    f"{separator!r} (config key 'field_separator'), not spaces")
+    types = {}
+    for column, cell in enumerate(cells, start=1):
+        name, colon, ftype = cell.partition(":")
+        if not colon or not name or ftype not in FEATURE_TYPES:
+            raise error(f"{path} line 1, column {column}: header cell {cell!r} is not name:type with type "
+                        f"one of {list(FEATURE_TYPES)}")
+        types[name] = ftype
+    return types
+
+
 def read_atomic(path):
     """``(frame, types)``: the file with columns renamed to the bare field names, all as strings
     except ``float`` fields, and ``types`` mapping each field to its declared type."""
     with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-    types = {}
-    for position, cell in enumerate(header, start=1):
-        name, _, ftype = cell.partition(":")
-        if ftype not in FEATURE_TYPES:
-            raise ValueError(
-                f"{path} line 1, column {position}: header cell {cell!r} is not name:type "
-                f"with type one of {list(FEATURE_TYPES)}"
-            )
-        types[name] = ftype
+        line = f.readline().rstrip("\n")
+    types = header_types(path, line)
+    header = line.split("\t")
     dtypes = {cell: (float if types[cell.partition(':')[0]] == "float" else str) for cell in header}
     try:
         frame = pd.read_csv(path, sep="\t", dtype=dtypes, keep_default_na=False, na_values={

@@ -175,9 +175,10 @@ class ProfileConfig:
 
 def read_header_types(path):
     """``{field: type}`` from the header line of a RecBole atomic file."""
+    from recbole_llmkd.files import header_types
+
     with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\r\n")
-    return dict(cell.partition(":")[::2] for cell in header.split("\t"))
+        return header_types(path, f.readline().rstrip("\r\n"))
 
 
 def recbole_normalizes(dataset, folder, time_field):

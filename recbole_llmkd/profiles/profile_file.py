@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FEATURE_TYPES = ("token", "token_seq", "float", "float_seq")
+from recbole_llmkd.files import header_types
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BOM = b"\xef\xbb\xbf"
 
@@ -37,25 +38,6 @@ class ProfileTable:
     def present(self):
         """Boolean per row: the row holds a profile (a non-empty vector that is not all zeros)."""
         return np.any(self.vectors != 0, axis=1)
-
-
-def _header_cells(path, header, field_separator):
-    cells = header.split(field_separator)
-    if len(cells) == 1 and " " in header.strip():
-        raise ProfileFileError(
-            f"{path} line 1: the header {header!r} is one field; columns must be separated by "
-            f"{field_separator!r} (config key 'field_separator'), not spaces"
-        )
-    types = {}
-    for column, cell in enumerate(cells, start=1):
-        name, colon, ftype = cell.partition(":")
-        if not colon or not name or ftype not in FEATURE_TYPES:
-            raise ProfileFileError(
-                f"{path} line 1, column {column}: header cell {cell!r} is not name:type with type one of "
-                f"{list(FEATURE_TYPES)}"
-            )
-        types[name] = ftype
-    return list(types), types
 
 
 def _decode(path, raw, encoding):
@@ -108,7 +90,8 @@ def read_profile_file(path, user_field="user_id", profile_field="profile_emb", *
     expected_header = f"'{user_field}:token{field_separator}{profile_field}:float_seq'"
     if not raw.strip():
         raise ProfileFileError(f"{path}: the file is empty; expected the header {expected_header} and a row per user")
-    names, types = _header_cells(path, lines[0], field_separator)
+    types = header_types(path, lines[0], field_separator, ProfileFileError)
+    names = list(types)
     if types.get(profile_field) is None:
         raise ProfileFileError(
             f"{path}: the header has no field '{profile_field}:float_seq' (config key 'kd_profile_field'); "
