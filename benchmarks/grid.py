@@ -51,6 +51,8 @@ SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 KD_NAME = {"SASRec": "SASRecKD", "BERT4Rec": "BERT4RecKD"}
 VARIANTS = {
     "baseline": (None, {}),
+    # the baseline with fast_path: False whatever the budget says (stock RecBole, for the fast-path check)
+    "baseline_stock": (None, {"fast_path": False}),
     "kd": ("llm", {}),
     "kd_metadata": ("metadata", {}),
     "kd_random": ("random", {}),
@@ -181,8 +183,7 @@ def recbole_data_config(dataset, budget, log=print):
     from dataset_converters.temporal_split import write_split
     from recbole_llmkd.files import dataset_files
 
-    with open(budget_file(budget), encoding="utf-8") as f:
-        max_len = int((yaml.safe_load(f) or {}).get("MAX_ITEM_LIST_LENGTH", 50))
+    max_len = int(budget_settings(budget).get("MAX_ITEM_LIST_LENGTH", 50))
     data_path = os.path.join("output", "data", f"len{max_len}")
     if not os.path.exists(os.path.join(data_path, dataset, f"{dataset}.test.inter")):
         inter_path, _ = dataset_files(spec.source, source_path)
@@ -301,6 +302,31 @@ def budget_file(budget):
     return path
 
 
+def budget_files(budget):
+    """The budget's YAML files in the order RecBole reads them: a budget whose file says
+    ``extends: <budget>`` is that budget's files, then its own (its keys win)."""
+    chain = [budget_file(budget)]
+    while True:
+        with open(chain[0], encoding="utf-8") as f:
+            base = (yaml.safe_load(f) or {}).get("extends")
+        if base is None:
+            return chain
+        path = budget_file(base)
+        if path in chain:
+            raise GridError(f"budget {budget!r}: 'extends' goes round in a circle through {path}")
+        chain.insert(0, path)
+
+
+def budget_settings(budget):
+    """The budget's keys, merged as RecBole merges its files."""
+    settings = {}
+    for path in budget_files(budget):
+        with open(path, encoding="utf-8") as f:
+            settings.update(yaml.safe_load(f) or {})
+    settings.pop("extends", None)
+    return settings
+
+
 def budget_name(budget):
     return os.path.splitext(os.path.basename(budget))[0]
 
@@ -322,9 +348,9 @@ def run_cell(args, dataset, model, variant, seed, log=print):
         name = KD_NAME[model]
         config["kd_profile_file"] = build_profile_file(args.work, dataset, source, ensure_source(dataset, log),
                                                        args.allow_generate, log)
-        config.update(overrides)
+    config.update(overrides)
     out = run_path(args.results, budget_name(args.budget), dataset, model, variant, seed)
-    job = {"model": name, "dataset": dataset, "config_dict": config, "config_files": [budget_file(args.budget)],
+    job = {"model": name, "dataset": dataset, "config_dict": config, "config_files": budget_files(args.budget),
            "out": out, "subsets": subsets(dataset), "cell": {"budget": budget_name(args.budget), "dataset": dataset, "model": model, "variant": variant,
                                 "seed": seed, "command": cell_command(args.budget, dataset, model, variant, seed)}}
     if args.device != "auto":
@@ -372,7 +398,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.run_job:
         return run_job(json.loads(args.run_job))
-    budget_file(args.budget)
+    budget_files(args.budget)
     todo = cells(args.datasets, args.models, args.variants, args.seeds)
     done = [c for c in todo if os.path.exists(run_path(args.results, budget_name(args.budget), *c))]
     print(f"{len(todo)} cells, {len(done)} done, {len(todo) - len(done)} to run (budget {args.budget})")

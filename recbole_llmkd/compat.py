@@ -97,6 +97,12 @@ def _config_getstate(self):
 def _config_setstate(self, state):
     self.__dict__.update(state)
     self.yaml_loader = self._build_yaml_loader()
+    # RecBole's numpy aliases (np.float, ...), which its Dataset uses, are set by Config.__init__
+    # only: a process that loads a checkpoint without ever building a Config needs them too
+    self.compatibility_settings()
+    from recbole_llmkd.distributed import as_single_process
+
+    as_single_process(self)
     if self.__dict__.get("model_class") is None and isinstance(self.model, str):
         from recbole.utils import get_model
 

@@ -17,7 +17,9 @@
   one run's own only when the run has a process of its own, as in ``benchmarks/grid.py``);
 * ``valid_scores``: the validation metric after every evaluation (RecBole's ``fit`` callback), the
   convergence curve;
-* the KD trainer's per-epoch ``L_rec``, ``L_distil``, ``β`` and spreads (``kd_history``).
+* the KD trainer's per-epoch ``L_rec``, ``L_distil``, ``β`` and spreads (``kd_history``);
+* ``fast_path_parts``: what ``fast_path`` replaced (``{"gelu": n, "dropout": m}``; ``{}`` when off).
+  Runs written before the fast dropout existed lack the key: their fast path was the GELU alone.
 
 ``epoch_line``, when given, receives one short line per evaluated epoch (the main job prints them),
 and ``quiet_console`` keeps RecBole's INFO logging (config dump, per-epoch metrics) out of the
@@ -206,8 +208,7 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
     train_data, valid_data, test_data = data_preparation(config, data)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    if fast_path_enabled(config):
-        apply_fast_path(net)
+    fast_path_parts = apply_fast_path(net) if fast_path_enabled(config) else {}
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     epoch_seconds = []
     _time_epochs(trainer, epoch_seconds)
@@ -270,6 +271,7 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
         "inference_seconds": round(inference_seconds, 4),
         "peak_memory_mb": round(peak_memory_mb(config["device"]), 1),
         "kd_history": getattr(trainer, "kd_history", None),
+        "fast_path_parts": fast_path_parts,
         "environment": environment(),
         "device": str(config["device"]),
     }

@@ -11,6 +11,8 @@ RecBole looks things up by name in its own namespaces:
   ``properties/dataset/<name>.yaml`` for the converted datasets (any model), and, for our models,
   the parent model's RecBole YAML, our ``overall.yaml`` and our model YAML, in that order.
 
+:func:`register` also lets RecBole's ``--nproc N`` run on CPUs (gloo; :mod:`recbole_llmkd.distributed`).
+:func:`register` also lets RecBole's ``--nproc N`` run on CPUs (gloo; :mod:`recbole_llmkd.distributed`).
 ``import recbole_llmkd`` calls :func:`register`; it is idempotent.
 """
 
@@ -24,6 +26,7 @@ import recbole.trainer
 from recbole.config import Config
 
 from recbole_llmkd.dataset import KDSequentialDataset
+from recbole_llmkd.distributed import enable_cpu_distributed
 from recbole_llmkd.trainer import KDTrainer
 
 # name -> (module, RecBole parent model whose YAML defaults it keeps)
@@ -76,3 +79,4 @@ def register():
         setattr(recbole.trainer, f"{name}Trainer", KDTrainer)
         setattr(recbole.data.dataset, f"{name}Dataset", KDSequentialDataset)
     Config._load_internal_config_dict = _load_internal_config_dict
+    enable_cpu_distributed()

@@ -18,13 +18,15 @@ Choices (documented in the README too):
   stages; the test set is never used to choose it.
 
 Only ``_train_epoch`` is overridden: it switches stage before calling RecBole's epoch loop and
-logs ``L_rec``, ``L_distil`` and ``β`` (batch means) after it.
+logs ``L_rec``, ``L_distil`` and ``β`` (batch means) after it; under RecBole's distributed training
+the means are over all ranks' batches, and only rank 0 logs them (RecBole quiets the others).
 """
 
 import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
+from recbole_llmkd.distributed import all_ranks_sum
 from recbole_llmkd.model.distillation import config_bool
 
 
@@ -91,6 +93,7 @@ class KDTrainer(Trainer):
             return parts.total
 
         loss = super()._train_epoch(train_data, epoch_idx, loss_func or kd_loss, show_progress)
+        all_ranks_sum(sums, self.config)  # under --nproc N: the means over every rank's batches
         if sums[6] > 0:
             self._log_kd_epoch(epoch_idx, sums[:5] / sums[6], int(sums[5]))
         return loss

@@ -128,6 +128,20 @@ def test_config_pickles_without_class_objects(tmp_path):
     assert restored["transform"] == "mask_itemseq"
 
 
+def test_a_loaded_config_restores_recbole_numpy_aliases(tmp_path, monkeypatch):
+    """RecBole's Dataset reads np.float (filling a float_seq field's NaN), an alias only Config.__init__
+    sets: a process that loads a checkpoint without building a Config used to fail there."""
+    import numpy as np
+
+    config = Config(model="SASRec", dataset="ml-100k",
+                    config_dict={"train_neg_sample_args": None, "checkpoint_dir": str(tmp_path)})
+    data = pickle.dumps(config)
+    monkeypatch.delattr(np, "float")
+    assert not hasattr(np, "float")
+    pickle.loads(data)
+    assert np.float is np.float64
+
+
 def test_pandas_copy_on_write_breaks_recbole_loading(build_data, tmp_path):
     """Why setup.cfg pins pandas<3: under copy-on-write (pandas 3's only mode) RecBole's
     ``fillna(inplace=True)`` is a no-op and an empty float_seq cell reaches ``str.split`` as NaN."""

@@ -53,9 +53,12 @@ def prompt_hash(history, settings):
 
 
 def prompt_settings(prompts, backend, config):
-    """Everything besides the history that shapes a profile (the same for every user of a run)."""
+    """Everything besides the history that shapes a profile (the same for every user of a run).
+    Where the server runs is not part of it: shards generated on different machines, each against its
+    own server's URL, merge into one cache that a later run (any URL) reuses."""
+    generation = {k: v for k, v in backend.describe().items() if k != "url"}
     return {"templates": prompts.fingerprint(), "long_history": config.long_history,
-            "context_length": backend.context_length, "generation": backend.describe()}
+            "context_length": backend.context_length, "generation": generation}
 
 
 def select_users(histories, config):

@@ -37,6 +37,19 @@ def test_budget_names_and_files(tmp_path):
         grid.budget_file("nope")
 
 
+def test_a_budget_extends_another(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("epochs: 50\nfast_path: True\nMAX_ITEM_LIST_LENGTH: 20\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {base}\nfast_path: False\n")
+    assert grid.budget_files(str(child)) == [str(base), str(child)]
+    assert grid.budget_settings(str(child)) == {"epochs": 50, "fast_path": False, "MAX_ITEM_LIST_LENGTH": 20}
+    assert grid.budget_files("fast_path_check") == [grid.budget_file("converged"), grid.budget_file("fast_path_check")]
+    base.write_text(f"extends: {child}\n")
+    with pytest.raises(grid.GridError, match="'extends' goes round in a circle"):
+        grid.budget_files(str(child))
+
+
 @pytest.mark.slow
 def test_llm_profiles_outside_the_shipped_cache_are_not_generated_silently(tmp_path):
     # the temporal split's profiles come from pre-cut histories: other prompts than the shipped ones
@@ -164,6 +177,7 @@ def test_temporal_metadata_profiles_use_pre_cut_interactions_only(tmp_path):
 
 @pytest.mark.parametrize("variant, source, keys", [
     ("baseline", None, {}),
+    ("baseline_stock", None, {"fast_path": False}),
     ("kd", "llm", {}),
     ("kd_itemmean", "itemmean", {}),
     ("kd_beta10", "llm", {"kd_beta_max": 10.0}),
