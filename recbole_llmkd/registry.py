@@ -12,7 +12,6 @@ RecBole looks things up by name in its own namespaces:
   the parent model's RecBole YAML, our ``overall.yaml`` and our model YAML, in that order.
 
 :func:`register` also lets RecBole's ``--nproc N`` run on CPUs (gloo; :mod:`recbole_llmkd.distributed`).
-:func:`register` also lets RecBole's ``--nproc N`` run on CPUs (gloo; :mod:`recbole_llmkd.distributed`).
 ``import recbole_llmkd`` calls :func:`register`; it is idempotent.
 """
 
