@@ -304,7 +304,6 @@ def run_cell(args, dataset, model, variant, seed, log=print):
 
 def run_job(job):
     """In the subprocess: one train_and_test, written atomically with its cell description."""
-    import recbole_llmkd  # noqa: F401  (shims + registration)
     from recbole_llmkd.experiment import train_and_test
     from recbole_llmkd.files import write_text_atomic
 

@@ -20,7 +20,6 @@ import time
 
 import torch
 
-import recbole_llmkd  # noqa: F401  (shims + registration)
 from recbole_llmkd.experiment import build_model, prepare_run
 from recbole_llmkd.profiles.metadata import main as write_genre_profiles
 

@@ -28,7 +28,6 @@ import time
 
 import torch
 
-import recbole_llmkd  # noqa: F401  (shims + registration)
 from recbole_llmkd.fast_path import apply_fast_path
 from recbole_llmkd.experiment import build_model, prepare_run
 

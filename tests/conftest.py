@@ -6,10 +6,12 @@ import os
 import pytest
 import recbole
 
-import recbole_llmkd  # noqa: F401  (shims + registration)
+import recbole_llmkd
 from recbole_llmkd.experiment import prepare_run
 from recbole_llmkd.files import read_atomic, write_profile_file
 from recbole_llmkd.profiles.metadata import category_shares
+
+recbole_llmkd.register()  # the tests use RecBole's own entry points too
 
 ML100K_DIR = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")
 
