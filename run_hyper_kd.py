@@ -17,7 +17,7 @@ import sys
 
 from recbole.trainer import HyperTuning
 
-import recbole_llmkd  # noqa: F401  (shims + registration)
+from recbole_llmkd import register
 from recbole_llmkd.experiment import train_and_test
 from recbole_llmkd.registry import properties_dir
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, run_cli
@@ -54,6 +54,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     fixed = args.config_files.split() if args.config_files else None
+    register()  # the shims (hyperopt's exhaustive search among them) and the KD models' names
     tuner = HyperTuning(functools.partial(kd_objective, args.model, args.dataset),
                         params_file=args.params_file or default_space_file(), fixed_config_file_list=fixed,
                         algo=args.algo, max_evals=args.max_evals, early_stop=args.early_stop)

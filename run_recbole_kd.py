@@ -11,8 +11,13 @@ mode they reach both models' configs).
 import argparse
 import sys
 
+from recbole_llmkd import register
 from recbole_llmkd.quick_start import run
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, run_cli
+
+# At import, not in main(): RecBole's --nproc N starts its processes with torch.multiprocessing's
+# spawn, which imports this module (not as __main__) in each of them; they need the names too.
+register()
 
 
 def build_parser():

@@ -40,7 +40,6 @@ import time
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-import numpy as np
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -197,91 +196,32 @@ def profile_dir(work, dataset, source):
 
 
 def build_profile_file(work, dataset, source, data_path=None, allow_generate=False, log=print):
-    """The ``.user`` file of a profile source (llm, metadata, random), built once and reused."""
-    from recbole_llmkd.profiles.cli import run_step
+    """The ``.user`` file of a profile source (llm, metadata, random, itemmean), built once and reused,
+    by :func:`recbole_llmkd.profiles.sources.build_profile_file` with this dataset's split and text."""
     from recbole_llmkd.profiles.config import load_config
+    from recbole_llmkd.profiles.generate import ProfilesNotCached
+    from recbole_llmkd.profiles.sources import build_profile_file as build_from_source
 
     out = profile_dir(work, dataset, source)
     user_file = os.path.join(out, f"{dataset}.user")
     if os.path.exists(user_file):
         return user_file
-    if source == "random":
-        return _random_profiles(work, dataset, data_path, allow_generate, user_file, log)
     if dataset not in DATASETS:
         raise GridError(f"unknown dataset {dataset!r}; the grid knows {sorted(DATASETS)}")
+    if source not in ("llm", "metadata", "random", "itemmean"):
+        raise GridError(f"unknown profile source {source!r}")
     spec = DATASETS[dataset]
     cut = spec.temporal[0] if spec.temporal else None  # temporal: profiles from training (pre-valid-cut) data only
     config = load_config([], dataset=spec.source, data_path=data_path, output_dir=out, cut_quantile=cut,
                          user_file=user_file, source="item_mean" if source == "itemmean" else "llm")
-    if source == "itemmean":
-        for step in ("item_mean", "reduce", "write"):
-            run_step(step, config)
-    elif source == "llm":
-        _llm_profiles(config, dataset, out, allow_generate)
-        for step in ("embed", "reduce", "write"):
-            run_step(step, config)
-    elif source == "metadata":
-        _metadata_texts(config, dataset)
-        for step in ("embed", "reduce", "write"):
-            run_step(step, config)
-    else:
-        raise GridError(f"unknown profile source {source!r}")
-    log(f"profiles ({source}): {user_file}")
-    return user_file
-
-
-def _llm_profiles(config, dataset, out, allow_generate):
-    """The generate step, from the shipped cache; without ``allow_generate`` a single prompt that
-    the cache does not hold stops the grid instead of starting an hour of LLM generation."""
-    from recbole_llmkd.profiles.backends import make_backend
-    from recbole_llmkd.profiles.generate import format_summary, run_generate
-
-    backend = make_backend(config)
-    if not allow_generate:
-        def refuse(batch):
-            raise GridError(
-                f"{dataset}: the shipped profiles do not cover these prompts, and generating them runs the LLM "
-                f"over every user (ml-100k: ~1 h on 2 CPU cores). Run `python -m recbole_llmkd.profiles generate "
-                f"-d {config.dataset} --output-dir {out}"
-                + (f" --cut-quantile {config.cut_quantile}" if config.cut_quantile else "")
-                + "` (shardable: --shard i/n), or pass --allow-generate")
-
-        backend.generate = refuse
+    reference = build_profile_file(work, dataset, "metadata", data_path, allow_generate, log) \
+        if source == "random" else None
     try:
-        print(format_summary(run_generate(config, backend=backend)))
-    finally:
-        backend.close()
-
-
-def _metadata_texts(config, dataset):
-    """Write the metadata control's texts where ``embed`` reads profiles (``profiles.jsonl``)."""
-    from recbole_llmkd.files import atomic_open
-    from recbole_llmkd.profiles.history import load_tables, training_cut
-    from recbole_llmkd.profiles.metadata import category_shares, category_texts
-
-    inter, item, _ = load_tables(config)
-    spec = DATASETS[dataset]
-    # the split rule of the profiles (recbole_llmkd.profiles.split): leave-one-out, or the temporal cut
-    shares = category_shares(inter, item, spec.category_field, config.user_field, config.item_field,
-                             config.time_field, config.holdout, config.normalized_time,
-                             cut_time=training_cut(inter, config))
-    os.makedirs(config.out, exist_ok=True)
-    with atomic_open(os.path.join(config.out, "profiles.jsonl")) as f:
-        for user, text in category_texts(shares, spec.noun).items():
-            f.write(json.dumps({"user": user, "prompt_hash": "metadata", "model": "none", "profile": text}) + "\n")
-
-
-def _random_profiles(work, dataset, data_path, allow_generate, user_file, log):
-    """N(0, 1) vectors, fixed per user (seed 0), for the users and dims of the metadata profiles."""
-    from recbole_llmkd.files import read_atomic, write_profile_file
-
-    reference, _ = read_atomic(build_profile_file(work, dataset, "metadata", data_path, allow_generate, log))
-    users = reference["user_id"].astype(str).tolist()
-    dims = len(str(reference["profile_emb"].iloc[0]).split())
-    vectors = np.random.default_rng(0).standard_normal((len(users), dims))
-    os.makedirs(os.path.dirname(user_file), exist_ok=True)
-    write_profile_file(user_file, users, vectors)
-    log(f"profiles (random): {user_file}")
+        build_from_source(config, "item_mean" if source == "itemmean" else source, allow_generate=allow_generate,
+                          category_field=spec.category_field, noun=spec.noun, reference_file=reference)
+    except ProfilesNotCached as error:
+        raise GridError(f"{error}, or pass --allow-generate") from None
+    log(f"profiles ({source}): {user_file}")
     return user_file
 
 
@@ -364,7 +304,6 @@ def run_cell(args, dataset, model, variant, seed, log=print):
 
 def run_job(job):
     """In the subprocess: one train_and_test, written atomically with its cell description."""
-    import recbole_llmkd  # noqa: F401  (shims + registration)
     from recbole_llmkd.experiment import train_and_test
     from recbole_llmkd.files import write_text_atomic
 

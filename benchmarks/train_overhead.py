@@ -20,25 +20,16 @@ import time
 
 import torch
 
-import recbole_llmkd  # noqa: F401  (shims + registration)
-from recbole_llmkd.fast_path import apply_fast_path, fast_path_enabled
+from recbole_llmkd.experiment import build_model, prepare_run
 from recbole_llmkd.profiles.metadata import main as write_genre_profiles
 
 
 def build(model, config_dict):
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import get_model, get_trainer, init_seed
+    from recbole.utils import get_trainer
 
-    config = Config(model=model, dataset="ml-100k", config_dict=config_dict)
-    init_seed(config["seed"], config["reproducibility"])
-    train, valid, test = data_preparation(config, create_dataset(config))
-    init_seed(config["seed"], config["reproducibility"])
-    net = get_model(model)(config, train._dataset).to(config["device"])
-    if fast_path_enabled(config):
-        apply_fast_path(net)
-    trainer = get_trainer(config["MODEL_TYPE"], model)(config, net)
-    return trainer, train, test
+    config, _, train, _, test = prepare_run(model, "ml-100k", config_dict)
+    net, _ = build_model(config, train)
+    return get_trainer(config["MODEL_TYPE"], model)(config, net), train, test
 
 
 def main(argv=None):

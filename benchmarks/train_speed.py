@@ -28,22 +28,16 @@ import time
 
 import torch
 
-import recbole_llmkd  # noqa: F401  (shims + registration)
 from recbole_llmkd.fast_path import apply_fast_path
-from recbole_llmkd.quick_start import with_ce_defaults
+from recbole_llmkd.experiment import build_model, prepare_run
 
 
 def build(model, config_dict):
     """(stock trainer, fast-path trainer with the same weights, training data) at RecBole's defaults."""
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import get_model, get_trainer, init_seed
+    from recbole.utils import get_trainer
 
-    config = Config(model=model, dataset="ml-100k", config_dict=with_ce_defaults(model, "ml-100k", None, config_dict))
-    init_seed(config["seed"], config["reproducibility"])
-    train, _, _ = data_preparation(config, create_dataset(config))
-    init_seed(config["seed"], config["reproducibility"])
-    stock = get_model(model)(config, train._dataset).to(config["device"])
+    config, _, train, _, _ = prepare_run(model, "ml-100k", config_dict)
+    stock, _ = build_model(config, train, fast_path=False)
     fast = copy.deepcopy(stock)
     apply_fast_path(fast)
     trainer_class = get_trainer(config["MODEL_TYPE"], model)

@@ -1,20 +1,39 @@
 """recbole-llmkd: user-profile knowledge distillation for RecBole's SASRec and BERT4Rec.
 
-``import recbole_llmkd`` applies the compatibility shims (:mod:`recbole_llmkd.compat`) and
-registers ``SASRecKD`` and ``BERT4RecKD`` with RecBole, so that RecBole's own ``run_recbole``,
-``load_data_and_model``, ``get_model`` and ``get_trainer`` find them by name.
+Importing the package changes nothing and loads neither RecBole nor torch, so the offline profile
+pipeline (``python -m recbole_llmkd.profiles``) does not pay for them. One line opts in to
+RecBole's own entry points::
+
+    import recbole_llmkd; recbole_llmkd.register()
+
+It applies the compatibility shims (:mod:`recbole_llmkd.compat`) and makes RecBole's
+``run_recbole``, ``run``, ``load_data_and_model``, ``get_model``, ``get_trainer`` and
+``create_dataset`` find ``SASRecKD`` and ``BERT4RecKD`` by name (:mod:`recbole_llmkd.registry`).
+Our own entry points (``run_recbole_kd.py``, :mod:`recbole_llmkd.quick_start`,
+:func:`recbole_llmkd.experiment.train_and_test`, the benchmarks) call it themselves.
 """
 
-from recbole_llmkd import compat
-
-compat.apply()
-
-from recbole_llmkd.dataset import KDSequentialDataset  # noqa: E402
-from recbole_llmkd.model import BERT4RecKD, SASRecKD  # noqa: E402
-from recbole_llmkd.registry import register  # noqa: E402
-from recbole_llmkd.trainer import KDTrainer  # noqa: E402
-
-register()
+import importlib
 
 __version__ = "0.1.0"
 __all__ = ["SASRecKD", "BERT4RecKD", "KDTrainer", "KDSequentialDataset", "register"]
+
+_CLASSES = {"SASRecKD": "recbole_llmkd.model", "BERT4RecKD": "recbole_llmkd.model",
+            "KDTrainer": "recbole_llmkd.trainer", "KDSequentialDataset": "recbole_llmkd.dataset"}
+
+
+def register():
+    """Apply the shims and register the KD models with RecBole (idempotent)."""
+    from recbole_llmkd.registry import register as register_with_recbole
+
+    register_with_recbole()
+
+
+def __getattr__(name):
+    """The classes of ``__all__``, imported on first use (with the shims applied)."""
+    if name in _CLASSES:
+        from recbole_llmkd import compat
+
+        compat.apply()
+        return getattr(importlib.import_module(_CLASSES[name]), name)
+    raise AttributeError(f"module 'recbole_llmkd' has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 RecBole 1.2.1 is frozen; each shim below names what breaks without it and is covered by
 ``tests/test_compat.py`` (one test shows the failure without the shim, one that the shim fixes it).
-:func:`apply` runs once, when :mod:`recbole_llmkd` is imported, and is idempotent.
+:func:`apply` runs in :func:`recbole_llmkd.register` (importing the package alone applies nothing); idempotent.
 
 pandas 3 is not shimmed but pinned (``pandas<3`` in setup.cfg): see the comment there.
 """

@@ -19,15 +19,23 @@ loads "its" file to test the best model, possibly before rank 0 has finished wri
 name rank 0 never wrote. :func:`_save_checkpoint_then_share` makes every rank wait until rank 0 has
 written and use rank 0's file name.
 
+A fourth fixes a race of RecBole's ``ensure_dir`` (check, then create): every rank creates
+``./log`` and the checkpoint folder at the same moment, and a rank that lost the race died with
+``FileExistsError`` (seen on the CI machine under load). :func:`_ensure_dir` creates with ``exist_ok``.
+
 Everything else is RecBole's: ``DistributedSampler`` gives each rank ``1/N`` of the training
 batches (``train_batch_size // N`` examples each), gradients are all-reduced, evaluation results
 are averaged over ranks weighted by their users, and only rank 0 writes the checkpoint.
 """
 
+import importlib
+import os
+
 import torch
 import torch.distributed as dist
 import recbole.trainer.trainer as recbole_trainer
 from recbole.config import Config
+from recbole.utils.utils import ensure_dir as _recbole_ensure_dir  # noqa: F401  (kept: the tests show its race)
 
 _original_init_device = Config._init_device
 _original_ddp = recbole_trainer.DistributedDataParallel
@@ -71,6 +79,15 @@ def _save_checkpoint_then_share(self, epoch, verbose=True, **kwargs):
         dist.barrier()
 
 
+def _ensure_dir(dir_path):
+    os.makedirs(dir_path, exist_ok=True)
+
+
+# RecBole's modules that call ensure_dir by the name they imported
+_ENSURE_DIR_MODULES = ("recbole.utils.utils", "recbole.utils", "recbole.utils.logger", "recbole.trainer.trainer",
+                       "recbole.data.utils", "recbole.data.dataset.dataset")
+
+
 def all_ranks_sum(tensor, config):
     """``tensor`` summed over the ranks of a distributed run, in place; unchanged in a single process."""
     if not config["single_spec"] and dist.is_initialized():
@@ -93,3 +110,5 @@ def enable_cpu_distributed():
     Config._init_device = _init_device
     recbole_trainer.DistributedDataParallel = _distributed_data_parallel
     recbole_trainer.Trainer._save_checkpoint = _save_checkpoint_then_share
+    for name in _ENSURE_DIR_MODULES:
+        setattr(importlib.import_module(name), "ensure_dir", _ensure_dir)

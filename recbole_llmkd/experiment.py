@@ -1,8 +1,8 @@
 """One measured RecBole run: train, test, and record what a benchmark needs to compare runs.
 
-:func:`train_and_test` does what ``recbole.quick_start.run_recbole`` does (RecBole's ``Config``,
-``create_dataset``, ``data_preparation``, ``get_model``, ``get_trainer``, ``Trainer.fit`` and
-``Trainer.evaluate``) and also records:
+:func:`train_and_test` runs what ``recbole.quick_start.run_recbole`` runs (:func:`prepare_run` and
+:func:`build_model`, the build steps the benchmarks and tests share, then RecBole's trainer's ``fit``
+and ``evaluate``) with the trainer subclass of :mod:`recbole_llmkd.measure`, and also records:
 
 * ``epoch_seconds``: the wall time of every training epoch (``Trainer._train_epoch``), without
   the validation passes;
@@ -27,7 +27,6 @@ console while its log file still receives it.
 """
 
 import hashlib
-import inspect
 import logging
 import platform
 import resource
@@ -39,10 +38,10 @@ import numpy as np
 import torch
 from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
-from recbole.evaluator import metrics as recbole_metrics
 from recbole.utils import get_model, get_trainer, init_logger, init_seed
 
 from recbole_llmkd.fast_path import apply_fast_path, fast_path_enabled
+from recbole_llmkd.measure import measured_trainer
 from recbole_llmkd.quick_start import with_ce_defaults
 from recbole_llmkd.registry import register
 
@@ -66,58 +65,6 @@ def split_fingerprint(train_data, test_data, config):
         return _hash_arrays(inter[uid].numpy(), inter[seq].numpy(), inter[iid].numpy())
 
     return {"train": part(train_data._dataset), "test": part(test_data._dataset)}
-
-
-class PerUserRecorder:
-    """Wraps a trainer's evaluator and collector: keeps each evaluated user's id and metric values.
-
-    RecBole's ``Evaluator.evaluate`` turns the collected ``rec.topk`` (a positive-hit matrix plus
-    each user's number of positives) into averaged metrics; we compute the same metrics' per-user
-    ``metric_info`` from the same structure."""
-
-    TOPK_METRICS = {"recall": recbole_metrics.Recall, "ndcg": recbole_metrics.NDCG, "hit": recbole_metrics.Hit,
-                    "mrr": recbole_metrics.MRR, "precision": recbole_metrics.Precision}
-
-    def __init__(self, trainer, config):
-        self.config = config
-        self.uid_field = config["USER_ID_FIELD"]
-        self.users = []
-        self.values = None
-        self._evaluator = trainer.evaluator
-        self._collect = trainer.eval_collector.eval_batch_collect
-        trainer.evaluator = self
-        trainer.eval_collector.eval_batch_collect = self._collect_batch
-
-    def reset(self):
-        self.users, self.values = [], None
-
-    def _collect_batch(self, scores, interaction, positive_u, positive_i):
-        self.users.append(interaction[self.uid_field].cpu().numpy())
-        return self._collect(scores, interaction, positive_u, positive_i)
-
-    def evaluate(self, struct):
-        topk = struct.get("rec.topk")
-        if topk is not None:
-            pos_index, pos_len = torch.split(topk, [max(self.config["topk"]), 1], dim=1)
-            pos_index, pos_len = pos_index.bool().numpy(), pos_len.squeeze(-1).numpy()
-            self.values = {}
-            for metric in self.config["metrics"]:
-                cls = self.TOPK_METRICS.get(metric.lower())
-                if cls is None:
-                    continue
-                metric_obj = cls(self.config)
-                if "pos_len" in inspect.signature(metric_obj.metric_info).parameters:
-                    per_user = metric_obj.metric_info(pos_index, pos_len)
-                else:
-                    per_user = metric_obj.metric_info(pos_index)
-                for k in self.config["topk"]:
-                    self.values[f"{metric.lower()}@{k}"] = per_user[:, k - 1]
-        return self._evaluator.evaluate(struct)
-
-    def per_user(self, dataset):
-        users = np.concatenate(self.users) if self.users else np.zeros(0, dtype=np.int64)
-        return {"user_index": users.tolist(), "user": [str(u) for u in dataset.id2token(self.uid_field, users)],
-                **{name: [round(float(v), 6) for v in values] for name, values in (self.values or {}).items()}}
 
 
 def peak_memory_mb(device):
@@ -145,30 +92,6 @@ def environment():
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def _time_epochs(trainer, seconds):
-    train_epoch = trainer._train_epoch
-
-    def timed(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return train_epoch(*args, **kwargs)
-        finally:
-            seconds.append(time.perf_counter() - start)
-
-    trainer._train_epoch = timed
-
-
-def _record_best_epoch(trainer, best):
-    """RecBole saves a checkpoint exactly when the validation metric improves: note that epoch."""
-    save = trainer._save_checkpoint
-
-    def saving(epoch, *args, **kwargs):
-        best["epoch"] = epoch
-        return save(epoch, *args, **kwargs)
-
-    trainer._save_checkpoint = saving
-
-
 def quiet_console_handlers():
     """Raise the root logger's console handlers (RecBole's ``init_logger`` adds one) to WARNING."""
     for handler in logging.getLogger().handlers:
@@ -187,34 +110,49 @@ def epoch_summary(model, epoch, seconds, score, best_score, best_epoch, metric, 
     return line
 
 
+def prepare_run(model, dataset, config_dict=None, config_file_list=None, log=False, quiet_console=False):
+    """RecBole's ``Config`` (with :func:`~recbole_llmkd.quick_start.with_ce_defaults`), seeded, then the
+    dataset and its train/valid/test loaders, as ``recbole.quick_start.run_recbole`` builds them; the
+    one place the package, the benchmarks and the tests build a run. ``log``: RecBole's logger is
+    set up and receives the config and the dataset (``quiet_console`` keeps INFO off the console)."""
+    register()
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
+                    config_dict=with_ce_defaults(model, dataset, config_file_list, config_dict))
+    init_seed(config["seed"], config["reproducibility"])
+    if log:
+        init_logger(config)
+        if quiet_console:
+            quiet_console_handlers()
+        getLogger().info(config)
+    data = create_dataset(config)
+    if log:
+        getLogger().info(data)
+    train_data, valid_data, test_data = data_preparation(config, data)
+    return config, data, train_data, valid_data, test_data
+
+
+def build_model(config, train_data, fast_path=None):
+    """The model ``config`` names, seeded as RecBole seeds it, on ``config["device"]``; with the fast
+    path when ``fast_path`` (default: the config's ``fast_path`` key). Returns (model, what the fast
+    path replaced)."""
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    if fast_path is None:
+        fast_path = fast_path_enabled(config)
+    return net, (apply_fast_path(net) if fast_path else {})
+
+
 def train_and_test(model, dataset, config_dict=None, config_file_list=None, saved=True, show_progress=None,
                    epoch_line=None, quiet_console=False):
     """Train ``model`` on ``dataset`` with RecBole and test its best checkpoint; returns a dict
     (JSON-ready) with ``test_result``, ``best_valid_result``, timings, per-user test metrics, the
     split fingerprint and the effective config of the keys that matter for comparing runs."""
-    register()
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
-                    config_dict=with_ce_defaults(model, dataset, config_file_list, config_dict))
-    if show_progress is not None:
-        config["show_progress"] = bool(show_progress)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    if quiet_console:
-        quiet_console_handlers()
+    progress = {} if show_progress is None else {"show_progress": bool(show_progress)}
+    config, _, train_data, valid_data, test_data = prepare_run(
+        model, dataset, {**(config_dict or {}), **progress}, config_file_list, log=True, quiet_console=quiet_console)
+    net, fast_path_parts = build_model(config, train_data)
+    trainer = measured_trainer(get_trainer(config["MODEL_TYPE"], config["model"]))(config, net)
     logger = getLogger()
-    logger.info(config)
-    data = create_dataset(config)
-    logger.info(data)
-    train_data, valid_data, test_data = data_preparation(config, data)
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    fast_path_parts = apply_fast_path(net) if fast_path_enabled(config) else {}
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
-    epoch_seconds = []
-    _time_epochs(trainer, epoch_seconds)
-    best = {"epoch": None}
-    _record_best_epoch(trainer, best)
-    recorder = PerUserRecorder(trainer, config)
     if config["device"].type == "cuda":
         torch.cuda.reset_peak_memory_stats(config["device"])
 
@@ -224,8 +162,9 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
         valid_scores.append(round(float(valid_score), 6))
         if epoch_line is not None:
             history = getattr(trainer, "kd_history", None)
-            epoch_line(epoch_summary(config["model"], epoch_idx, epoch_seconds[-1] if epoch_seconds else 0.0,
-                                     float(valid_score), float(trainer.best_valid_score), best["epoch"],
+            seconds = trainer.epoch_seconds[-1] if trainer.epoch_seconds else 0.0
+            epoch_line(epoch_summary(config["model"], epoch_idx, seconds,
+                                     float(valid_score), float(trainer.best_valid_score), trainer.best_epoch,
                                      config["valid_metric"], history[-1] if history else None))
 
     started = time.perf_counter()
@@ -235,7 +174,7 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
     fit_seconds = time.perf_counter() - started
     if saved:  # load the best checkpoint outside the timed evaluation
         trainer.evaluate(test_data, load_best_model=True, show_progress=False)
-    recorder.reset()
+    trainer.forget_evaluated_users()
     if config["device"].type == "cuda":
         torch.cuda.synchronize(config["device"])
     started = time.perf_counter()
@@ -260,13 +199,13 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
         "valid_score_bigger": bool(config["valid_metric_bigger"]),
         "best_valid_result": {k: float(v) for k, v in best_valid_result.items()},
         "test_result": {k: float(v) for k, v in test_result.items()},
-        "per_user": recorder.per_user(test_data._dataset),
+        "per_user": trainer.per_user(test_data._dataset),
         "split": split_fingerprint(train_data, test_data, config),
         "valid_scores": valid_scores,
-        "epochs_trained": len(epoch_seconds),
-        "best_epoch": best["epoch"],
-        "epoch_seconds": [round(s, 3) for s in epoch_seconds],
-        "train_seconds_per_epoch": float(np.median(epoch_seconds)) if epoch_seconds else None,
+        "epochs_trained": len(trainer.epoch_seconds),
+        "best_epoch": trainer.best_epoch,
+        "epoch_seconds": [round(s, 3) for s in trainer.epoch_seconds],
+        "train_seconds_per_epoch": float(np.median(trainer.epoch_seconds)) if trainer.epoch_seconds else None,
         "fit_seconds": round(fit_seconds, 2),
         "inference_seconds": round(inference_seconds, 4),
         "peak_memory_mb": round(peak_memory_mb(config["device"]), 1),

@@ -53,13 +53,14 @@ def model_pair(model):
 
 
 def build_profiles(dataset, out_dir, profile_config_files=(), regenerate=False, data_path=None, progress=True):
-    """Run the four profile steps; returns the ``.user`` file and the steps' summaries."""
-    from recbole_llmkd.profiles.cli import run_step
+    """The profile ``.user`` file of the config's source (the LLM by default; the same builder as the
+    benchmark grid's); returns it and the steps' summaries."""
     from recbole_llmkd.profiles.config import load_config
+    from recbole_llmkd.profiles.sources import build_profile_file
 
     config = load_config(list(profile_config_files), dataset=dataset, output_dir=out_dir,
                          regenerate=regenerate or None, data_path=data_path)
-    summaries = run_step("all", config, progress=progress)
+    summaries = build_profile_file(config, config.source, progress=progress)
     return config.user_path, summaries
 
 

@@ -1,7 +1,7 @@
 """Entry points that mirror ``recbole.quick_start`` and also know the KD models.
 
-They are RecBole's own functions, called after :func:`recbole_llmkd.register` (which importing
-this package already did); any RecBole model name works too, so baselines run the same way.
+They are RecBole's own functions, called after :func:`recbole_llmkd.register` (each registers
+first); any RecBole model name works too, so baselines run the same way.
 
 One default differs from a bare RecBole 1.2.1 call, for every model alike: with
 ``loss_type: CE`` (SASRec's and BERT4Rec's default) RecBole's global default
@@ -14,7 +14,6 @@ One default differs from a bare RecBole 1.2.1 call, for every model alike: with
 import sys
 from logging import getLogger
 
-import recbole.quick_start as recbole_quick_start
 import yaml
 from recbole.config import Config
 
@@ -34,6 +33,7 @@ def explicit_keys(config_file_list=None, config_dict=None, argv=None):
 
 def with_ce_defaults(model, dataset, config_file_list=None, config_dict=None):
     """``config_dict`` plus ``train_neg_sample_args: None`` for CE models, unless set explicitly."""
+    register()
     config_dict = dict(config_dict or {})
     if "train_neg_sample_args" in explicit_keys(config_file_list, config_dict):
         return config_dict
@@ -44,11 +44,18 @@ def with_ce_defaults(model, dataset, config_file_list=None, config_dict=None):
     return config_dict
 
 
+def _recbole_quick_start():
+    """RecBole's ``recbole.quick_start``, imported after registration (its import needs the ray shim)."""
+    register()
+    import recbole.quick_start
+
+    return recbole.quick_start
+
+
 def run_recbole_kd(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
     """Train and test one model; returns RecBole's result dict
     (``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``)."""
-    register()
-    return recbole_quick_start.run_recbole(
+    return _recbole_quick_start().run_recbole(
         model=model,
         dataset=dataset,
         config_file_list=config_file_list,
@@ -61,8 +68,7 @@ def run_recbole_kd(model=None, dataset=None, config_file_list=None, config_dict=
 def run(model, dataset, config_file_list=None, config_dict=None, saved=True, nproc=1, world_size=-1,
         ip="localhost", port="5678", group_offset=0):
     """RecBole's ``run``: one process, or ``nproc`` processes with torch.distributed."""
-    register()
-    return recbole_quick_start.run(
+    return _recbole_quick_start().run(
         model, dataset, config_file_list=config_file_list,
         config_dict=with_ce_defaults(model, dataset, config_file_list, config_dict), saved=saved,
         nproc=nproc, world_size=world_size, ip=ip, port=port, group_offset=group_offset,
@@ -71,5 +77,4 @@ def run(model, dataset, config_file_list=None, config_dict=None, saved=True, npr
 
 def load_data_and_model(model_file):
     """RecBole's ``load_data_and_model`` for checkpoints of KD and RecBole models alike."""
-    register()
-    return recbole_quick_start.load_data_and_model(model_file)
+    return _recbole_quick_start().load_data_and_model(model_file)

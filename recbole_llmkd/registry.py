@@ -12,8 +12,8 @@ RecBole looks things up by name in its own namespaces:
   the parent model's RecBole YAML, our ``overall.yaml`` and our model YAML, in that order.
 
 :func:`register` also lets RecBole's ``--nproc N`` run on CPUs (gloo; :mod:`recbole_llmkd.distributed`).
-:func:`register` also lets RecBole's ``--nproc N`` run on CPUs (gloo; :mod:`recbole_llmkd.distributed`).
-``import recbole_llmkd`` calls :func:`register`; it is idempotent.
+:func:`register` first applies the compatibility shims (:mod:`recbole_llmkd.compat`); it is idempotent,
+and it is the one-line opt-in ``recbole_llmkd.register()`` (importing the package does nothing).
 """
 
 import importlib
@@ -25,6 +25,7 @@ import recbole.data.dataset
 import recbole.trainer
 from recbole.config import Config
 
+from recbole_llmkd import compat
 from recbole_llmkd.dataset import KDSequentialDataset
 from recbole_llmkd.distributed import enable_cpu_distributed
 from recbole_llmkd.trainer import KDTrainer
@@ -73,6 +74,7 @@ def _load_internal_config_dict(self, model, model_class, dataset):
 
 
 def register():
+    compat.apply()
     for name, (module_name, _) in KD_MODELS.items():
         module = importlib.import_module(module_name)
         sys.modules[f"recbole.model.sequential_recommender.{name.lower()}"] = module

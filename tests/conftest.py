@@ -6,9 +6,12 @@ import os
 import pytest
 import recbole
 
-import recbole_llmkd  # noqa: F401  (shims + registration)
+import recbole_llmkd
+from recbole_llmkd.experiment import prepare_run
 from recbole_llmkd.files import read_atomic, write_profile_file
 from recbole_llmkd.profiles.metadata import category_shares
+
+recbole_llmkd.register()  # the tests use RecBole's own entry points too
 
 ML100K_DIR = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")
 
@@ -78,15 +81,7 @@ def tiny_config(tmp_path, profile_file):
 
 def build(model, config_dict):
     """Config, dataset and the three dataloaders, as RecBole's run_recbole builds them."""
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import init_seed
-
-    config = Config(model=model, dataset="ml-100k", config_dict=config_dict)
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train, valid, test = data_preparation(config, dataset)
-    return config, dataset, train, valid, test
+    return prepare_run(model, "ml-100k", config_dict)
 
 
 @pytest.fixture

@@ -110,3 +110,20 @@ def test_a_single_process_config_is_left_alone():
     Settings.final_config_dict = {"single_spec": False, "local_rank": 1, "world_size": 2}
     as_single_process(Settings)
     assert Settings.final_config_dict == {"single_spec": True, "local_rank": 0, "world_size": 2}
+
+
+@pytest.mark.parametrize("module", ["recbole.utils.logger", "recbole.trainer.trainer", "recbole.data.utils",
+                                   "recbole.data.dataset.dataset"])
+def test_a_rank_that_loses_the_race_to_create_a_folder_goes_on(module, tmp_path, monkeypatch):
+    """Two ranks both see no ./log, both create it: RecBole's ensure_dir raised for the second."""
+    import importlib
+
+    from recbole_llmkd.distributed import _recbole_ensure_dir as recbole_ensure_dir
+
+    folder = tmp_path / "log"
+    folder.mkdir()  # the other rank was first
+    monkeypatch.setattr(os.path, "exists", lambda path: False)  # ... after this rank had looked
+    with pytest.raises(FileExistsError):
+        recbole_ensure_dir(str(folder))
+    importlib.import_module(module).ensure_dir(str(folder))
+    assert folder.is_dir()

@@ -11,6 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHECK = """
 import os, sys, recbole_llmkd
+recbole_llmkd.register()
 from recbole.config import Config
 from recbole_llmkd.registry import model_config_files, properties_dir
 assert recbole_llmkd.__file__.startswith(sys.argv[1]), recbole_llmkd.__file__

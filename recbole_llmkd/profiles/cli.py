@@ -71,8 +71,9 @@ def config_from_args(args):
     return load_config(args.config, **values)
 
 
-def run_step(step, config, progress=True):
-    """Run one step (or all four) and return ``{step: summary}``; each summary is also saved."""
+def run_step(step, config, progress=True, cached_only=False):
+    """Run one step (or all four) and return ``{step: summary}``; each summary is also saved.
+    ``cached_only``: ``generate`` takes every profile from the caches or stops (no LLM run)."""
     from recbole_llmkd.files import write_text_atomic
     from recbole_llmkd.profiles.embed import run_embed
     from recbole_llmkd.profiles.generate import format_summary, run_generate
@@ -85,7 +86,7 @@ def run_step(step, config, progress=True):
     summaries = {}
     for name in steps:
         if name == "generate":
-            summary = run_generate(config, progress=progress)  # saves its own, per shard
+            summary = run_generate(config, progress=progress, cached_only=cached_only)  # saves its own, per shard
             logging.getLogger(__name__).info("generate: %s", format_summary(summary))
             check_generation(summary)
         else:

@@ -21,6 +21,7 @@ from recbole_llmkd.profiles.chunking import HistoryTooLong
 from recbole_llmkd.profiles.history import build_histories, load_tables
 from recbole_llmkd.profiles.prompts import PromptBuilder, stable_hash
 from recbole_llmkd.profiles.sharding import in_shard, shard_file_suffix
+from recbole_llmkd.user_errors import RunFailed
 
 GENERATION_KEY = ("user", "prompt_hash", "model")
 
@@ -121,19 +122,35 @@ class Driver:
             results[user] = (None, f"history does not fit: {error}")
 
 
-def run_generate(config, backend=None, progress=True):
+class ProfilesNotCached(RunFailed):
+    """``cached_only``: some users' prompts are in no cache, and generating them was not allowed."""
+
+
+def run_generate(config, backend=None, progress=True, cached_only=False):
     """Generate the missing profiles of this shard; returns the run's summary (a dict).
-    ``backend``: a ready backend (left open); by default one is built from ``config`` and closed."""
+    ``backend``: a ready backend (left open); by default one is built from ``config`` and closed.
+    ``cached_only``: take every profile from the caches, and raise :class:`ProfilesNotCached` instead
+    of running the LLM when one is missing (before any request)."""
     if backend is not None:
-        return _generate(config, backend, progress)
+        return _generate(config, backend, progress, cached_only)
     backend = make_backend(config)
     try:
-        return _generate(config, backend, progress)
+        return _generate(config, backend, progress, cached_only)
     finally:
         backend.close()
 
 
-def _generate(config, backend, progress):
+def _not_cached(config, missing, users):
+    command = f"python -m recbole_llmkd.profiles generate -d {config.dataset} --output-dir {config.out}"
+    if config.cut_quantile:
+        command += f" --cut-quantile {config.cut_quantile}"
+    return ProfilesNotCached(
+        f"{config.dataset}: the profile caches do not cover {missing} of {users} users' prompts, and generating "
+        f"them runs the LLM over those users (ml-100k: ~1 h on 2 CPU cores for all of them). Run `{command}` "
+        "(shardable: --shard i/n) first")
+
+
+def _generate(config, backend, progress, cached_only=False):
     started = time.perf_counter()
     inter, item, _ = load_tables(config)
     histories = select_users(build_histories(inter, item, config), config)
@@ -149,6 +166,8 @@ def _generate(config, backend, progress):
     settings = prompt_settings(prompts, backend, config)
     keyed = [(h, prompt_hash(h, settings)) for h in histories]
     todo = [(h, key) for h, key in keyed if (h.user, key, backend.model_id) not in done]
+    if cached_only and todo:
+        raise _not_cached(config, len(todo), len(keyed))
     # similar lengths share a batch: less padding
     todo.sort(key=lambda pair: sum(len(line) for line in pair[0].lines))
     driver = Driver(backend, prompts, config)

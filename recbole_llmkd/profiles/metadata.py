@@ -11,6 +11,8 @@ category get no row (the KD models treat them as users without a profile).
 """
 
 import argparse
+import json
+import os
 
 import pandas as pd
 
@@ -48,6 +50,25 @@ def category_texts(shares, noun="genres", top=5):
         texts[str(user)] = f"Favourite {noun}: " + ", ".join(
             f"{str(name).replace('_', ' ')} {share:.0%}" for name, share in best.items()) + "."
     return texts
+
+
+def write_metadata_texts(config, category_field="class", noun="genres"):
+    """The metadata control's texts, one per user, written where the ``embed`` step reads profiles
+    (``profiles.jsonl`` in ``config.out``), from the training interactions of ``config``'s split
+    (leave-one-out, or its temporal cut). Returns the number of users."""
+    from recbole_llmkd.files import atomic_open
+    from recbole_llmkd.profiles.generate import selection_path
+    from recbole_llmkd.profiles.history import load_tables, training_cut
+
+    inter, item, _ = load_tables(config)
+    shares = category_shares(inter, item, category_field, config.user_field, config.item_field, config.time_field,
+                             config.holdout, config.normalized_time, cut_time=training_cut(inter, config))
+    texts = category_texts(shares, noun)
+    os.makedirs(config.out, exist_ok=True)
+    with atomic_open(selection_path(config)) as f:
+        for user, text in texts.items():
+            f.write(json.dumps({"user": user, "prompt_hash": "metadata", "model": "none", "profile": text}) + "\n")
+    return len(texts)
 
 
 def main(argv=None):

@@ -40,16 +40,13 @@ def test_bad_options_are_refused():
 
 @pytest.mark.slow
 def test_recbole_splits_the_written_dataset_as_the_converter_did(run_dir):
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
+    from recbole_llmkd.experiment import prepare_run
 
     assert main(["-d", "ml-100k", "--output", "data"]) == 0
     info = json.loads((run_dir / "data" / "ml-100k-coldstart" / "ml-100k-coldstart.cold.json").read_text())
     assert info["cold_items"] == round(0.4 * info["test_target_items"])
-    config = Config(model="SASRec", dataset="ml-100k-coldstart", config_dict={
+    _, dataset, train, _, test = prepare_run("SASRec", "ml-100k-coldstart", {
         "data_path": "data", "train_neg_sample_args": None, "checkpoint_dir": str(run_dir / "saved")})
-    dataset = create_dataset(config)
-    train, _, test = data_preparation(config, dataset)
     users = dataset.id2token("user_id", test._dataset.inter_feat["user_id"].numpy())
     targets = dataset.id2token("item_id", test._dataset.inter_feat["item_id"].numpy())
     cold = set(info["removed_items"]) | set(info["downsampled_items"])

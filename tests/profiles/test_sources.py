@@ -1,0 +1,73 @@
+"""build_profile_file: one builder for every teacher (llm, item_mean, metadata, random)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from recbole_llmkd.files import read_atomic, write_profile_file
+from recbole_llmkd.profiles.generate import ProfilesNotCached
+from recbole_llmkd.profiles.sources import build_profile_file, write_random_profiles
+
+
+def test_llm_source_without_generation_stops_before_any_request(toy_config, openai_server):
+    config = toy_config(backend="openai", model="tiny", base_url=openai_server.base_url, context_length=4096)
+    with pytest.raises(ProfilesNotCached, match=r"toy: the profile caches do not cover 3 of 3 users' prompts.*"
+                                                r"python -m recbole_llmkd.profiles generate -d toy --output-dir"):
+        build_profile_file(config, "llm", allow_generate=False, progress=False)
+    assert openai_server.requests == []
+    assert not os.path.exists(config.user_path)
+
+
+def test_llm_source_generates_then_a_cached_only_run_needs_no_server(toy_config, openai_server):
+    settings = dict(backend="openai", model="tiny", context_length=4096, reducer="pca", n_components=2)
+    config = toy_config(base_url=openai_server.base_url, **settings)
+    summaries = build_profile_file(config, "llm", progress=False)
+    assert list(summaries) == ["generate", "embed", "reduce", "write"]
+    assert (summaries["generate"]["generated"], len(openai_server.requests)) == (3, 3)
+    first, _ = read_atomic(config.user_path)
+
+    again = toy_config(base_url="http://127.0.0.1:9/v1", **settings)  # nothing listens there
+    summaries = build_profile_file(again, "llm", allow_generate=False, progress=False)
+    assert (summaries["generate"]["cached"], summaries["generate"]["generated"]) == (3, 0)
+    assert read_atomic(again.user_path)[0].equals(first)
+
+
+def test_metadata_source_embeds_the_genre_texts(toy_config):
+    config = toy_config(reducer="pca", n_components=2)
+    summaries = build_profile_file(config, "metadata", progress=False)
+    assert list(summaries) == ["metadata", "embed", "reduce", "write"] and summaries["metadata"] == {"users": 3}
+    with open(f"{config.out}/profiles.jsonl", encoding="utf-8") as f:
+        texts = {r["user"]: r["profile"] for r in map(json.loads, f)}
+    # leave-one-out: u2 trains on i4 (t 10) only -> Animation, Children's, Comedy a third each
+    assert texts["u2"] == "Favourite genres: Animation 33%, Children's 33%, Comedy 33%."
+    table, types = read_atomic(config.user_path)
+    assert sorted(table["user_id"].astype(str)) == ["u1", "u2", "u3"] and types["profile_emb"] == "float_seq"
+
+
+def test_random_source_copies_the_reference_users_and_dims(tmp_path, toy_config):
+    reference = write_profile_file(tmp_path / "ref.user", ["7", "3", "5"], np.ones((3, 4)))
+    config = toy_config()
+    summaries = build_profile_file(config, "random", reference_file=str(reference))
+    assert summaries["random"]["users"] == 3 and summaries["random"]["dims"] == 4
+    table, _ = read_atomic(config.user_path)
+    assert table["user_id"].astype(str).tolist() == ["7", "3", "5"]
+    vectors = np.array([[float(x) for x in str(v).split()] for v in table["profile_emb"]])
+    np.testing.assert_allclose(vectors, np.random.default_rng(0).standard_normal((3, 4)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("source, kwargs, message", [
+    ("genres", {}, "profile source 'genres'; expected one of llm, item_mean, metadata, random"),
+    ("random", {}, "profile source 'random' needs reference_file"),
+])
+def test_bad_sources(toy_config, source, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_profile_file(toy_config(), source, **kwargs)
+
+
+def test_random_profiles_are_reproducible(tmp_path):
+    reference = write_profile_file(tmp_path / "ref.user", ["1", "2"], np.zeros((2, 3)))
+    write_random_profiles(str(reference), str(tmp_path / "a" / "x.user"))
+    write_random_profiles(str(reference), str(tmp_path / "b" / "x.user"))
+    assert (tmp_path / "a" / "x.user").read_text() == (tmp_path / "b" / "x.user").read_text()
