@@ -19,7 +19,7 @@ from recbole.trainer import HyperTuning
 
 from recbole_llmkd import register
 from recbole_llmkd.experiment import train_and_test
-from recbole_llmkd.registry import properties_dir
+from recbole_llmkd.settings import properties_dir
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, run_cli
 
 

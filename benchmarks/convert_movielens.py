@@ -44,7 +44,7 @@ def write_synthetic(folder, rows, seed=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=ML20M["rows"])
+    parser.add_argument("--rows", type=int, default=ML20M["rows"], help="ratings in the synthetic file (default: ML-20M's)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="ml20m-bench-")

@@ -318,15 +318,15 @@ def run_job(job):
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default="cpu", help="cpu, gpu (benchmarks/budgets/<name>.yaml) or a YAML path")
-    parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=sorted(DATASETS))
-    parser.add_argument("--models", nargs="+", default=["SASRec"], choices=sorted(KD_NAME))
+    parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=sorted(DATASETS), help="datasets of the cells")
+    parser.add_argument("--models", nargs="+", default=["SASRec"], choices=sorted(KD_NAME), help="backbones of the cells")
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), type=variant_name,
                         help=f"{', '.join(VARIANTS)}; a KD variant may end in -<recipe> "
                              f"({', '.join(RECIPES)}): kd-paper, kd_metadata-reg")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5], help="RecBole seeds, one run each")
     parser.add_argument("--results", default=os.path.join(ROOT, "results"), help="where runs/ goes")
     parser.add_argument("--work", default=os.path.join("output", "grid"), help="profiles and checkpoints")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"], help="auto: the GPU if there is one")
     parser.add_argument("--allow-generate", action="store_true", help="run the LLM for datasets without shipped profiles")
     parser.add_argument("--list", action="store_true", help="list the cells and their state; run nothing")
     parser.add_argument("--run-job", help=argparse.SUPPRESS)

@@ -35,12 +35,12 @@ def time_generation(backend, batch, batch_size):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16], help="one row per batch size")
     parser.add_argument("--users", type=int, default=16, help="prompts per batch size (same users each time)")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--embed-texts", type=int, default=512)
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="tokens generated per prompt")
+    parser.add_argument("--embed-texts", type=int, default=512, help="texts timed through the sentence encoder")
     parser.add_argument("--model", default=None, help="model folder or GGUF (default: packaged SmolLM2)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device of the transformers backend and encoder")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
 

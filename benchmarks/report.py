@@ -319,8 +319,8 @@ def plot_train_overhead(rows, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default=os.path.join(ROOT, "results"))
-    parser.add_argument("--budget", default="cpu")
+    parser.add_argument("--results", default=os.path.join(ROOT, "results"), help="folder holding runs/<budget>/")
+    parser.add_argument("--budget", default="cpu", help="which runs to report (benchmarks/budgets/<name>.yaml)")
     args = parser.parse_args(argv)
     runs = load_runs(args.results, args.budget)
     if not runs:

@@ -49,12 +49,12 @@ def format_rows(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=sorted(DATASETS))
-    parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
-    parser.add_argument("--neighbours", type=int, default=50)
-    parser.add_argument("--permutations", type=int, default=10)
-    parser.add_argument("--work", default=os.path.join("output", "grid"))
-    parser.add_argument("--results", default=os.path.join(ROOT, "results"))
+    parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=sorted(DATASETS), help="datasets to check")
+    parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES, help="profile sources to check")
+    parser.add_argument("--neighbours", type=int, default=50, help="profile-space neighbours per user")
+    parser.add_argument("--permutations", type=int, default=10, help="shuffles of the profiles across users (the chance level)")
+    parser.add_argument("--work", default=os.path.join("output", "grid"), help="where the grid keeps the profile files")
+    parser.add_argument("--results", default=os.path.join(ROOT, "results"), help="where teacher_check.md/.json go")
     parser.add_argument("--allow-generate", action="store_true", help="run the LLM where profiles are not shipped")
     args = parser.parse_args(argv)
     from recbole_llmkd.files import write_text_atomic

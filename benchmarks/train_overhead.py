@@ -25,7 +25,7 @@ from recbole_llmkd.profiles.metadata import main as write_genre_profiles
 
 
 def build(model, config_dict):
-    from recbole.utils import get_trainer
+    from recbole_llmkd.config import get_trainer
 
     config, _, train, _, test = prepare_run(model, "ml-100k", config_dict)
     net, _ = build_model(config, train)
@@ -34,14 +34,15 @@ def build(model, config_dict):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="SASRec", choices=["SASRec", "BERT4Rec"])
+    parser.add_argument("--model", default="SASRec", choices=["SASRec", "BERT4Rec"], help="the backbone; its KD model is compared with it")
     parser.add_argument("--batches", type=int, default=10, help="training batches per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of interleaved timing")
     parser.add_argument("--max-len", type=int, default=50, help="MAX_ITEM_LIST_LENGTH")
-    parser.add_argument("--hidden-size", type=int, default=64)
-    parser.add_argument("--aggregation", default="mean", choices=["mean", "exponential", "attention"])
+    parser.add_argument("--hidden-size", type=int, default=64, help="hidden_size of both models")
+    parser.add_argument("--aggregation", default="mean", choices=["mean", "exponential", "attention"],
+                        help="kd_aggregation of the KD model")
     parser.add_argument("--fast-path", action="store_true", help="fast_path: True for both models")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     args = parser.parse_args(argv)
 
     work = tempfile.mkdtemp(prefix="kd-overhead-")

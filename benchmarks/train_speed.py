@@ -34,7 +34,7 @@ from recbole_llmkd.experiment import build_model, prepare_run
 
 def build(model, config_dict):
     """(stock trainer, fast-path trainer with the same weights, training data) at RecBole's defaults."""
-    from recbole.utils import get_trainer
+    from recbole_llmkd.config import get_trainer
 
     config, _, train, _, _ = prepare_run(model, "ml-100k", config_dict)
     stock, _ = build_model(config, train, fast_path=False)
@@ -173,7 +173,7 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=6, help="training batches per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of interleaved timing")
     parser.add_argument("--profile-repeats", type=int, default=5, help="repeats of each profiled part")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     args = parser.parse_args(argv)
 
     work = tempfile.mkdtemp(prefix="train-speed-")

@@ -17,12 +17,12 @@ def main(argv=None):
 
 def convert_from_args(argv):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
-    parser.add_argument("dataset", choices=sorted(CONVERTERS))
+    parser.add_argument("dataset", choices=sorted(CONVERTERS), help="which raw format to convert")
     parser.add_argument("--input", required=True, help="folder with the raw files")
     parser.add_argument("--output", required=True, help="RecBole data_path: files go to OUTPUT/NAME/")
     parser.add_argument("--name", default=None, help="dataset name (default: beauty, ml-20m, kion, amazon-m2)")
-    parser.add_argument("--min-user-inter", type=int, default=0)
-    parser.add_argument("--min-item-inter", type=int, default=0)
+    parser.add_argument("--min-user-inter", type=int, default=0, help="drop users with fewer interactions (0: keep all)")
+    parser.add_argument("--min-item-inter", type=int, default=0, help="drop items with fewer interactions (0: keep all)")
     parser.add_argument("--k-core", action="store_true", help="repeat the two filters until both hold")
     parser.add_argument("--min-rating", type=float, default=None, help="beauty, movielens: drop lower ratings")
     parser.add_argument("--drop-repeats", action="store_true",

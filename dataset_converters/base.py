@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from recbole_llmkd.files import staged_file
+from recbole_llmkd.files import read_atomic, staged_file
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP
 
 TRUNCATION_MARKER = " [...]"
@@ -385,13 +385,25 @@ def finish(name, output_dir, inter, item=None, user=None, yaml_text=None,
     return folder, summary
 
 
+def read_source_inter(inter_path, fields):
+    """``(frame, types)`` of the ``.inter`` file a derived protocol (temporal split, cold start) starts
+    from; a missing file or a missing column is a ConversionError that names the file."""
+    if not os.path.exists(inter_path):
+        raise ConversionError(f"{inter_path} does not exist")
+    inter, types = read_atomic(inter_path)
+    for name in fields:
+        if name not in inter.columns:
+            raise ConversionError(f"{inter_path}: no column {name!r} (columns: {list(inter.columns)})")
+    return inter, types
+
+
 def derived_dataset_parser(prog, description, suffix):
     """The command line shared by the protocols derived from an atomic dataset (temporal split,
     cold start): which dataset, where it is, where the derived one goes and its name."""
     import argparse
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--dataset", "-d", default="ml-100k")
+    parser.add_argument("--dataset", "-d", default="ml-100k", help="the atomic dataset to derive from")
     parser.add_argument("--data-path", default=None, help="folder holding <dataset>/ (ml-100k: RecBole's copy)")
     parser.add_argument("--output", required=True, help="RecBole data_path for the derived dataset")
     parser.add_argument("--name", default=None, help=f"default: <dataset>-{suffix}")

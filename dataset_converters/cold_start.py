@@ -22,9 +22,10 @@ import shutil
 
 import numpy as np
 
-from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder
-from recbole_llmkd.files import atomic_open, dataset_files, read_atomic, write_text_atomic
+from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder, read_source_inter
+from recbole_llmkd.files import atomic_open, dataset_files, write_text_atomic
 from recbole_llmkd.profiles.split import leave_one_out_roles
+from recbole_llmkd.settings import dataset_settings, normalizes_field
 
 
 def cold_start(inter, cold_fraction=0.4, removed_share=0.5, keep=3, seed=0, user_field="user_id",
@@ -59,16 +60,15 @@ def cold_start(inter, cold_fraction=0.4, removed_share=0.5, keep=3, seed=0, user
     return inter[~drop], info
 
 
-def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=True, **options):
+def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=None, **options):
+    """Write the cold-start copy of ``dataset``; ``normalized_time`` None: as RecBole loads the dataset
+    (:func:`recbole_llmkd.settings.dataset_settings`), so the roles match RecBole's leave-one-out."""
     name = name or f"{dataset}-coldstart"
     folder = output_folder(output_dir, name)  # a file in the way: refused before the work
     inter_path = os.path.join(folder_in, f"{dataset}.inter")
-    if not os.path.exists(inter_path):
-        raise ConversionError(f"{inter_path} does not exist")
-    inter, types = read_atomic(inter_path)
-    for field in ("user_id", "item_id", "timestamp"):
-        if field not in inter.columns:
-            raise ConversionError(f"{inter_path}: no column {field!r} (columns: {list(inter.columns)})")
+    inter, types = read_source_inter(inter_path, ("user_id", "item_id", "timestamp"))
+    if normalized_time is None:
+        normalized_time = normalizes_field(dataset_settings(dataset, folder_in), "timestamp")
     kept, info = cold_start(inter, normalized_time=normalized_time, **options)
     os.makedirs(folder, exist_ok=True)
     header = "\t".join(f"{c}:{types[c]}" for c in kept.columns)
@@ -79,23 +79,27 @@ def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=
     if os.path.exists(item_path):
         with open(item_path, "rb") as src, atomic_open(os.path.join(folder, f"{name}.item"), "wb") as dst:
             shutil.copyfileobj(src, dst)
-    info = {"source": os.path.abspath(inter_path), "interactions": len(inter), "kept": len(kept), **info}
+    info = {"source": os.path.abspath(inter_path), "interactions": len(inter), "kept": len(kept),
+            "normalized_time": normalized_time, **info}
     write_text_atomic(os.path.join(folder, f"{name}.cold.json"), json.dumps(info, indent=2) + "\n")
     return folder, info
 
 
 def main(argv=None):
     parser = derived_dataset_parser("python -m dataset_converters.cold_start", __doc__.splitlines()[0], "coldstart")
-    parser.add_argument("--cold-fraction", type=float, default=0.4)
-    parser.add_argument("--removed-share", type=float, default=0.5)
-    parser.add_argument("--keep", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cold-fraction", type=float, default=0.4,
+                        help="share of the distinct test-target items made cold, in (0, 1]")
+    parser.add_argument("--removed-share", type=float, default=0.5,
+                        help="share of the cold items that lose every training interaction, in [0, 1]")
+    parser.add_argument("--keep", type=int, default=3, help="training interactions the other cold items keep")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws")
     parser.add_argument("--raw-time", action="store_true",
-                        help="RecBole does not normalise the time field of this dataset (ml-100k's YAML does)")
+                        help="order by the raw time field even where RecBole's YAML for this dataset min-max "
+                             "scales it (default: as RecBole loads the dataset)")
     args = parser.parse_args(argv)
     inter_path, _ = dataset_files(args.dataset, args.data_path)
     folder, info = write_cold_start(os.path.dirname(inter_path), args.dataset, args.output, args.name,
-                                    normalized_time=not args.raw_time, cold_fraction=args.cold_fraction,
+                                    normalized_time=False if args.raw_time else None, cold_fraction=args.cold_fraction,
                                     removed_share=args.removed_share, keep=args.keep, seed=args.seed)
     print(json.dumps({k: v for k, v in info.items() if not isinstance(v, list)}, indent=2))
     print(f"{len(info['cold_test_users'])} cold-start test users; written to {folder}")

@@ -29,8 +29,8 @@ import os
 
 import numpy as np
 
-from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder
-from recbole_llmkd.files import atomic_open, dataset_files, read_atomic, write_text_atomic
+from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder, read_source_inter
+from recbole_llmkd.files import atomic_open, dataset_files, write_text_atomic
 from recbole_llmkd.profiles.split import temporal_cut
 
 HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
@@ -70,10 +70,7 @@ def split_examples(sequences, valid_cut, test_cut):
 def write_split(inter_path, output_dir, name, valid_quantile=0.8, test_quantile=0.9, max_len=50,
                 user_field="user_id", item_field="item_id", time_field="timestamp"):
     folder = output_folder(output_dir, name)  # a file in the way: refused before the work
-    inter, _ = read_atomic(inter_path)
-    for field in (user_field, item_field, time_field):
-        if field not in inter.columns:
-            raise ConversionError(f"{inter_path}: no column {field!r} (columns: {list(inter.columns)})")
+    inter, _ = read_source_inter(inter_path, (user_field, item_field, time_field))
     valid_cut = temporal_cut(inter, valid_quantile, time_field)
     test_cut = temporal_cut(inter, test_quantile, time_field)
     parts = split_examples(ordered_sequences(inter, user_field, item_field, time_field), valid_cut, test_cut)
@@ -98,8 +95,9 @@ def write_split(inter_path, output_dir, name, valid_quantile=0.8, test_quantile=
 
 def main(argv=None):
     parser = derived_dataset_parser("python -m dataset_converters.temporal_split", __doc__.splitlines()[0], "temporal")
-    parser.add_argument("--valid-quantile", type=float, default=0.8)
-    parser.add_argument("--test-quantile", type=float, default=0.9)
+    parser.add_argument("--valid-quantile", type=float, default=0.8,
+                        help="global time quantile of the validation cut (= the profiles' --cut-quantile)")
+    parser.add_argument("--test-quantile", type=float, default=0.9, help="global time quantile of the test cut")
     parser.add_argument("--max-len", type=int, default=50, help="= RecBole's MAX_ITEM_LIST_LENGTH")
     args = parser.parse_args(argv)
     inter_path, _ = dataset_files(args.dataset, args.data_path)

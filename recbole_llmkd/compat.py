@@ -104,7 +104,7 @@ def _config_setstate(self, state):
 
     as_single_process(self)
     if self.__dict__.get("model_class") is None and isinstance(self.model, str):
-        from recbole.utils import get_model
+        from recbole_llmkd.config import get_model  # KD models too, without registration
 
         try:
             self.model_class = get_model(self.model)

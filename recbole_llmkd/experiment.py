@@ -36,10 +36,10 @@ from logging import getLogger
 
 import numpy as np
 import torch
-from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_model, get_trainer, init_logger, init_seed
+from recbole.utils import init_logger, init_seed
 
+from recbole_llmkd.config import KDConfig, get_model, get_trainer
 from recbole_llmkd.fast_path import apply_fast_path, fast_path_enabled
 from recbole_llmkd.measure import measured_trainer
 from recbole_llmkd.quick_start import with_ce_defaults
@@ -111,12 +111,12 @@ def epoch_summary(model, epoch, seconds, score, best_score, best_epoch, metric, 
 
 
 def prepare_run(model, dataset, config_dict=None, config_file_list=None, log=False, quiet_console=False):
-    """RecBole's ``Config`` (with :func:`~recbole_llmkd.quick_start.with_ce_defaults`), seeded, then the
+    """:class:`~recbole_llmkd.config.KDConfig` (RecBole's ``Config`` with the plugin's YAMLs; with :func:`~recbole_llmkd.quick_start.with_ce_defaults`), seeded, then the
     dataset and its train/valid/test loaders, as ``recbole.quick_start.run_recbole`` builds them; the
     one place the package, the benchmarks and the tests build a run. ``log``: RecBole's logger is
     set up and receives the config and the dataset (``quiet_console`` keeps INFO off the console)."""
     register()
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
+    config = KDConfig(model=model, dataset=dataset, config_file_list=config_file_list,
                     config_dict=with_ce_defaults(model, dataset, config_file_list, config_dict))
     init_seed(config["seed"], config["reproducibility"])
     if log:

@@ -12,7 +12,7 @@ baseline and the KD model alike) and the paper's distillation formulation.
 
 import os
 
-from recbole_llmkd.registry import properties_dir
+from recbole_llmkd.settings import properties_dir
 
 
 def presets_dir():

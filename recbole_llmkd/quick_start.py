@@ -15,8 +15,7 @@ import sys
 from logging import getLogger
 
 import yaml
-from recbole.config import Config
-
+from recbole_llmkd.config import KDConfig
 from recbole_llmkd.registry import register
 
 
@@ -37,7 +36,7 @@ def with_ce_defaults(model, dataset, config_file_list=None, config_dict=None):
     config_dict = dict(config_dict or {})
     if "train_neg_sample_args" in explicit_keys(config_file_list, config_dict):
         return config_dict
-    probe = Config(model, dataset, config_file_list, {**config_dict, "train_neg_sample_args": None})
+    probe = KDConfig(model, dataset, config_file_list, {**config_dict, "train_neg_sample_args": None})
     if probe["loss_type"] == "CE":
         config_dict["train_neg_sample_args"] = None
         getLogger().debug("loss_type CE: train_neg_sample_args set to None (no negative sampling)")

@@ -13,7 +13,7 @@ CHECK = """
 import os, sys, recbole_llmkd
 recbole_llmkd.register()
 from recbole.config import Config
-from recbole_llmkd.registry import model_config_files, properties_dir
+from recbole_llmkd.settings import model_config_files, properties_dir
 assert recbole_llmkd.__file__.startswith(sys.argv[1]), recbole_llmkd.__file__
 assert properties_dir().startswith(sys.argv[1]), properties_dir()
 assert all(os.path.isfile(p) for p in model_config_files("BERT4RecKD"))

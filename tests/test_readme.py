@@ -78,3 +78,10 @@ def test_the_quick_start_command_lines_run(profiles_in_place, monkeypatch, index
     monkeypatch.setattr(sys, "argv", ["run_recbole_kd.py", *argv])  # RecBole's Config reads sys.argv
     result = run_recbole_kd.main(argv)
     assert 0 <= result["test_result"]["ndcg@10"] <= 1
+
+
+def test_the_kd_config_example_prints_what_its_comment_says(capsys):
+    (code,) = [code for lang, code in section_blocks("Quick start") if lang == "python" and "KDConfig(" in code]
+    exec(code, {})
+    comment = re.search(r"# (\S+) \(ours\), (\S+) \(RecBole", code)
+    assert capsys.readouterr().out.split() == [comment[1], comment[2]] == ["0.1", "2"]

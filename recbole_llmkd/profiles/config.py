@@ -30,15 +30,20 @@ class ProfileConfig:
     data_path: Optional[str] = option(None, "folder holding <dataset>/ (RecBole's data_path); ml-100k: "
                                             "RecBole's bundled copy")
     output_dir: Optional[str] = option(None, "where the steps write; default output/profiles/<dataset>")
-    user_field: str = option("user_id", "user id field of the .inter file (RecBole's USER_ID_FIELD)")
-    item_field: str = option("item_id", "item id field of the .inter and .item files (ITEM_ID_FIELD)")
-    time_field: str = option("timestamp", "time field of the .inter file (TIME_FIELD)")
-    rating_field: Optional[str] = option("rating", "rating shown per item when the .inter file has it")
+    # The four fields and normalized_time default to what RecBole reads for this dataset
+    # (recbole_llmkd.settings.dataset_settings: RecBole's and the plugin's dataset YAMLs, then the
+    # <dataset>.yaml beside the files), so the pipeline and training agree without restating them.
+    user_field: Optional[str] = option(None, "user id field of the .inter file; null: RecBole's USER_ID_FIELD")
+    item_field: Optional[str] = option(None, "item id field of the .inter and .item files; null: RecBole's "
+                                             "ITEM_ID_FIELD")
+    time_field: Optional[str] = option(None, "time field of the .inter file; null: RecBole's TIME_FIELD")
+    rating_field: Optional[str] = option(None, "rating shown per item when the .inter file has it; null: "
+                                               "RecBole's RATING_FIELD; '': none shown")
     rating_scale: Optional[float] = option(5.0, "shown as 'rated 4/5'; null shows the bare value (a watch share)")
     holdout: int = option(2, "leave-one-out: a user's last N interactions are validation/test, never shown")
     normalized_time: Optional[bool] = option(
         None, "whether RecBole min-max scales the time field (it settles near-tie order); null: as RecBole "
-              "loads this dataset (its <dataset>.yaml beside the files, else RecBole's dataset YAML)")
+              "loads this dataset (normalize_field / normalize_all of its YAMLs)")
     cut_quantile: Optional[float] = option(None, "global temporal split: profiles read only interactions "
                                                  "before this quantile of time")
     # -- what the profile is built from
@@ -157,11 +162,18 @@ class ProfileConfig:
         return self
 
     def resolve_dataset_defaults(self):
-        """Fill the ``~`` settings that depend on the dataset's files (item fields, time scaling), so
-        that a dataset written by ``dataset_converters`` needs no extra configuration."""
+        """Fill the ``~`` settings that depend on the dataset (field names and time scaling as RecBole
+        reads them, item fields from the .item header), so that a dataset written by
+        ``dataset_converters`` needs no extra configuration."""
         from recbole_llmkd.files import dataset_files
+        from recbole_llmkd.settings import dataset_settings, normalizes_field
 
         _, item_path = dataset_files(self.dataset, self.data_path)
+        recbole_settings = dataset_settings(self.dataset, os.path.dirname(item_path))
+        for name, key in (("user_field", "USER_ID_FIELD"), ("item_field", "ITEM_ID_FIELD"),
+                          ("time_field", "TIME_FIELD"), ("rating_field", "RATING_FIELD")):
+            if getattr(self, name) is None:
+                setattr(self, name, recbole_settings[key])
         if self.item_fields is None or self.list_fields is None:
             types = read_header_types(item_path) if os.path.exists(item_path) else {}
             if self.item_fields is None:
@@ -169,7 +181,7 @@ class ProfileConfig:
             if self.list_fields is None:
                 self.list_fields = [name for name in self.item_fields if types.get(name) == "token_seq"]
         if self.normalized_time is None:
-            self.normalized_time = recbole_normalizes(self.dataset, os.path.dirname(item_path), self.time_field)
+            self.normalized_time = normalizes_field(recbole_settings, self.time_field)
         return self
 
 
@@ -179,22 +191,6 @@ def read_header_types(path):
 
     with open(path, encoding="utf-8") as f:
         return header_types(path, f.readline().rstrip("\r\n"))
-
-
-def recbole_normalizes(dataset, folder, time_field):
-    """Whether RecBole, loading ``dataset`` with its own YAML, min-max scales ``time_field``: the
-    dataset's ``<dataset>.yaml`` beside its files if any (``dataset_converters`` writes one), else
-    RecBole's bundled ``properties/dataset/<dataset>.yaml``; neither: RecBole's default, no scaling."""
-    import recbole
-
-    for path in (os.path.join(folder, f"{dataset}.yaml"),
-                 os.path.join(os.path.dirname(recbole.__file__), "properties", "dataset", f"{dataset}.yaml")):
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                properties = yaml.safe_load(f) or {}
-            fields = properties.get("normalize_field") or []
-            return bool(time_field in fields if fields else properties.get("normalize_all"))
-    return False
 
 
 def parse_shard(text):
@@ -228,7 +224,7 @@ def read_yaml(path):
 
 def dataset_defaults_file(dataset):
     """The shipped pipeline defaults for ``dataset`` (``properties/profiles/<dataset>.yaml``), or None."""
-    from recbole_llmkd.registry import properties_dir
+    from recbole_llmkd.settings import properties_dir
 
     path = os.path.join(properties_dir(), "profiles", f"{dataset}.yaml")
     return path if os.path.exists(path) else None

@@ -73,7 +73,7 @@ def write_metadata_texts(config, category_field="class", noun="genres"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Write category-share user profiles as a .user file.")
-    parser.add_argument("--dataset", "-d", default="ml-100k")
+    parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (folder <data-path>/<dataset>/)")
     parser.add_argument("--data-path", default=None, help="folder holding <dataset>/ (RecBole's data_path)")
     parser.add_argument("--category-field", default="class", help="token_seq field of the .item file")
     parser.add_argument("--field", default="profile_emb", help="name of the profile field to write")

@@ -9,7 +9,7 @@ import yaml
 
 from benchmarks import grid, report
 from recbole_llmkd.files import read_atomic
-from recbole_llmkd.registry import properties_dir
+from recbole_llmkd.settings import properties_dir
 
 TINY_BUDGET = """epochs: 2
 stopping_step: 2

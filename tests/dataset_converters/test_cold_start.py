@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from dataset_converters.base import ConversionError
-from dataset_converters.cold_start import cold_start, main
+from dataset_converters.cold_start import cold_start, main, write_cold_start
 
 # 6 users; each one's last interaction (time 9) is the test target, time 8 the validation target.
 INTER = pd.DataFrame({
@@ -36,6 +36,26 @@ def test_cold_items_lose_training_interactions_only(removed_share, keep):
 def test_bad_options_are_refused():
     with pytest.raises(ConversionError, match="cold_fraction"):
         cold_start(INTER, cold_fraction=0)
+
+
+@pytest.mark.parametrize("beside, raw_time, expected", [
+    (None, False, False),                       # RecBole's default: no scaling
+    ("normalize_all: True\n", False, True),     # the dataset's YAML scales every float field
+    ("normalize_field: [timestamp]\n", False, True),
+    ("normalize_all: True\n", True, False),     # --raw-time overrides it
+])
+def test_time_order_follows_how_recbole_loads_the_dataset(tmp_path, beside, raw_time, expected):
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    with open(folder / "toy.inter", "w", encoding="utf-8") as f:
+        f.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        INTER.to_csv(f, sep="\t", header=False, index=False, lineterminator="\n")
+    if beside:
+        (folder / "toy.yaml").write_text(beside)
+    _, info = write_cold_start(str(folder), "toy", str(tmp_path / "out"), cold_fraction=1 / 3,
+                               normalized_time=False if raw_time else None)
+    assert info["normalized_time"] is expected
+    assert (info["interactions"], info["test_target_items"]) == (36, 3)
 
 
 @pytest.mark.slow

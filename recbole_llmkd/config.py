@@ -1,0 +1,69 @@
+"""RecBole's ``Config`` with the plugin's YAML files layered after RecBole's, and model, trainer and
+dataset lookups that know the KD models and fall through to RecBole for every other name (the
+shape of RecBole-GNN's and RecBole-PJF's ``Config``).
+
+Our entry points (:mod:`recbole_llmkd.experiment`, :mod:`recbole_llmkd.quick_start`, the main job,
+the benchmarks) build their runs with :class:`KDConfig`, :func:`get_model` and :func:`get_trainer`.
+RecBole's own entry points (``run_recbole``, a ``Config(...)`` built by hand, ``create_dataset``)
+use these same definitions once :func:`recbole_llmkd.register` has run (:mod:`recbole_llmkd.registry`).
+"""
+
+import importlib
+
+from recbole_llmkd import compat
+
+compat.apply()  # RecBole 1.2.1's Config() fails on numpy 2 without the shims; this module is training-side only
+
+import recbole.utils  # noqa: E402
+import torch  # noqa: E402
+from recbole.config import Config  # noqa: E402
+
+from recbole_llmkd.settings import KD_MODELS, plugin_config_files  # noqa: E402
+
+# RecBole's own layering, kept before registration can route Config's method here.
+_recbole_load_internal_config_dict = Config._load_internal_config_dict
+
+_MODEL_MODULES = {"SASRecKD": "recbole_llmkd.model.sasrec_kd", "BERT4RecKD": "recbole_llmkd.model.bert4rec_kd"}
+
+
+def get_model(model_name):
+    """The KD model class ``model_name`` names, else RecBole's ``get_model``. An unknown name is a
+    ValueError that says so (RecBole's own lookup can end in an ImportError of an optional library,
+    e.g. lightgbm, that has nothing to do with the name)."""
+    if model_name in KD_MODELS:
+        return getattr(importlib.import_module(_MODEL_MODULES[model_name]), model_name)
+    try:
+        return recbole.utils.get_model(model_name)
+    except (ValueError, ImportError) as error:
+        raise ValueError(f"model {model_name!r} is neither a KD model ({', '.join(KD_MODELS)}) nor a RecBole "
+                         f"model this installation can load ({type(error).__name__}: {error})") from error
+
+
+def get_trainer(model_type, model_name):
+    """:class:`~recbole_llmkd.trainer.KDTrainer` for the KD models, else RecBole's ``get_trainer``."""
+    if model_name in KD_MODELS:
+        from recbole_llmkd.trainer import KDTrainer
+
+        return KDTrainer
+    return recbole.utils.get_trainer(model_type, model_name)
+
+
+class KDConfig(Config):
+    """RecBole's ``Config``; the KD model names resolve to our classes and their YAML defaults."""
+
+    def _get_model_and_dataset(self, model, dataset):
+        name = self.external_config_dict.get("model") if model is None else model
+        if isinstance(name, str) and name in KD_MODELS:
+            model = get_model(name)  # RecBole takes a class as given and names it by __name__
+        return super()._get_model_and_dataset(model, dataset)
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        """RecBole's files (overall, model, dataset), then :func:`~recbole_llmkd.settings.plugin_config_files`."""
+        _recbole_load_internal_config_dict(self, model, model_class, dataset)
+        for path in plugin_config_files(model, dataset):
+            self._update_internal_config_dict(path)
+
+
+# Checkpoints pickle the run's config; torch.load(weights_only=True) accepts only allow-listed
+# classes (RecBole's Config and its enums: recbole_llmkd.compat). KDConfig pickles like Config.
+torch.serialization.add_safe_globals([KDConfig])
