@@ -397,6 +397,21 @@ def read_source_inter(inter_path, fields):
     return inter, types
 
 
+def derived_dataset_main(argv, prog, description, suffix, add_options, derive):
+    """The command line of a derived protocol: the shared options (:func:`derived_dataset_parser`),
+    the protocol's own (``add_options(parser)``), then ``derive(args, inter_path)``, which writes the
+    derived dataset and returns the lines to print."""
+    from recbole_llmkd.files import dataset_files
+
+    parser = derived_dataset_parser(prog, description, suffix)
+    add_options(parser)
+    args = parser.parse_args(argv)
+    inter_path, _ = dataset_files(args.dataset, args.data_path)
+    for line in derive(args, inter_path):
+        print(line)
+    return 0
+
+
 def derived_dataset_parser(prog, description, suffix):
     """The command line shared by the protocols derived from an atomic dataset (temporal split,
     cold start): which dataset, where it is, where the derived one goes and its name."""

@@ -22,8 +22,8 @@ import shutil
 
 import numpy as np
 
-from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder, read_source_inter
-from recbole_llmkd.files import atomic_open, dataset_files, write_text_atomic
+from dataset_converters.base import ConversionError, derived_dataset_main, output_folder, read_source_inter
+from recbole_llmkd.files import atomic_open, write_text_atomic
 from recbole_llmkd.profiles.split import leave_one_out_roles
 from recbole_llmkd.settings import dataset_settings, normalizes_field
 
@@ -85,8 +85,7 @@ def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=
     return folder, info
 
 
-def main(argv=None):
-    parser = derived_dataset_parser("python -m dataset_converters.cold_start", __doc__.splitlines()[0], "coldstart")
+def add_options(parser):
     parser.add_argument("--cold-fraction", type=float, default=0.4,
                         help="share of the distinct test-target items made cold, in (0, 1]")
     parser.add_argument("--removed-share", type=float, default=0.5,
@@ -96,14 +95,19 @@ def main(argv=None):
     parser.add_argument("--raw-time", action="store_true",
                         help="order by the raw time field even where RecBole's YAML for this dataset min-max "
                              "scales it (default: as RecBole loads the dataset)")
-    args = parser.parse_args(argv)
-    inter_path, _ = dataset_files(args.dataset, args.data_path)
+
+
+def derive(args, inter_path):
     folder, info = write_cold_start(os.path.dirname(inter_path), args.dataset, args.output, args.name,
                                     normalized_time=False if args.raw_time else None, cold_fraction=args.cold_fraction,
                                     removed_share=args.removed_share, keep=args.keep, seed=args.seed)
-    print(json.dumps({k: v for k, v in info.items() if not isinstance(v, list)}, indent=2))
-    print(f"{len(info['cold_test_users'])} cold-start test users; written to {folder}")
-    return 0
+    return [json.dumps({k: v for k, v in info.items() if not isinstance(v, list)}, indent=2),
+            f"{len(info['cold_test_users'])} cold-start test users; written to {folder}"]
+
+
+def main(argv=None):
+    return derived_dataset_main(argv, "python -m dataset_converters.cold_start", __doc__.splitlines()[0], "coldstart",
+                                add_options, derive)
 
 
 if __name__ == "__main__":

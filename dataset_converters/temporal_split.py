@@ -29,8 +29,8 @@ import os
 
 import numpy as np
 
-from dataset_converters.base import ConversionError, derived_dataset_parser, output_folder, read_source_inter
-from recbole_llmkd.files import atomic_open, dataset_files, write_text_atomic
+from dataset_converters.base import ConversionError, derived_dataset_main, output_folder, read_source_inter
+from recbole_llmkd.files import atomic_open, write_text_atomic
 from recbole_llmkd.profiles.split import temporal_cut
 
 HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
@@ -93,19 +93,22 @@ def write_split(inter_path, output_dir, name, valid_quantile=0.8, test_quantile=
     return folder, summary
 
 
-def main(argv=None):
-    parser = derived_dataset_parser("python -m dataset_converters.temporal_split", __doc__.splitlines()[0], "temporal")
+def add_options(parser):
     parser.add_argument("--valid-quantile", type=float, default=0.8,
                         help="global time quantile of the validation cut (= the profiles' --cut-quantile)")
     parser.add_argument("--test-quantile", type=float, default=0.9, help="global time quantile of the test cut")
     parser.add_argument("--max-len", type=int, default=50, help="= RecBole's MAX_ITEM_LIST_LENGTH")
-    args = parser.parse_args(argv)
-    inter_path, _ = dataset_files(args.dataset, args.data_path)
+
+
+def derive(args, inter_path):
     folder, summary = write_split(inter_path, args.output, args.name or f"{args.dataset}-temporal",
                                   args.valid_quantile, args.test_quantile, args.max_len)
-    print(json.dumps(summary, indent=2))
-    print(f"written to {folder}")
-    return 0
+    return [json.dumps(summary, indent=2), f"written to {folder}"]
+
+
+def main(argv=None):
+    return derived_dataset_main(argv, "python -m dataset_converters.temporal_split", __doc__.splitlines()[0],
+                                "temporal", add_options, derive)
 
 
 if __name__ == "__main__":
