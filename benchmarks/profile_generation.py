@@ -1,17 +1,21 @@
-"""Offline cost of the profile pipeline on this machine: generation tokens/s by batch size, and
-embedding texts/s. Prints a table; the numbers choose the defaults (batch size, backend).
+"""Offline cost of the profile pipeline on this machine: generation by backend and batch size, side
+by side in one run, and embedding texts/s. Prints a table and a last line
+``speedup: <best row's output tokens/s ÷ the transformers backend's at batch 16>``.
 
     python benchmarks/profile_generation.py                      # SmolLM2 (packaged), ml-100k prompts
-    python benchmarks/profile_generation.py --batch-sizes 1 4 16 --users 16 --max-new-tokens 64
+    python benchmarks/profile_generation.py --backends transformers transformers_bf16 llama_cpp --batch-sizes 1 4 16
 
-The same users' prompts (ml-100k, the shipped settings: 30 most recent training items) are
-generated at each batch size, greedily, so the rows differ only in batching. Output tokens/s counts
-generated tokens; prompt tokens/s counts the prompt tokens processed in the same wall time.
+The same users' prompts (ml-100k, the shipped settings: 30 most recent training items) go through
+every backend at every batch size, greedily, with a fixed number of new tokens (end-of-text is
+masked until then), so the rows differ only in how they compute. Output tokens/s counts generated
+tokens; prompt tokens/s counts the prompt tokens processed in the same wall time. The llama_cpp
+backend needs ``llama-cpp-python`` (optional); without it its rows are skipped with a note.
 """
 
 import argparse
-import copy
+import dataclasses
 import json
+import os
 import time
 
 import torch
@@ -33,39 +37,73 @@ def time_generation(backend, batch, batch_size):
     return time.perf_counter() - started, prompt_tokens, output_tokens
 
 
+BASELINE = ("transformers", 16)  # today's default: the rate the speedup is measured against
+# row name -> (backend, config changes)
+BACKENDS = {"transformers": ("transformers", {}),
+            "transformers_bf16": ("transformers", {"dtype": "bfloat16"}),  # AMX/AVX512-BF16 matmuls where the CPU has them
+            "llama_cpp": ("llama_cpp", {})}
+
+
+def make(config, name, batch_size, new_tokens, loaded, warm_up):
+    """The backend ``name`` with a fixed generation length of ``new_tokens``; the transformers backend
+    is loaded once (its batch is only how many prompts one call gets), llama_cpp per batch size (it
+    sizes its context to ``batch_size`` sequences; loading takes a fraction of a second)."""
+    kind, changes = BACKENDS[name]
+    if kind == "transformers" and name in loaded:
+        return loaded[name]
+    backend = make_backend(dataclasses.replace(config, backend=kind, batch_size=batch_size, **changes))
+    if kind == "transformers":
+        backend.generation = {**backend.generation, "min_new_tokens": new_tokens}
+    else:
+        backend.min_new_tokens = new_tokens
+    backend.generate(warm_up)  # loads the weights (transformers: on first use) and warms up
+    loaded[name] = backend
+    return backend
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS),
+                        help="local backends to time (transformers_bf16: the transformers backend with dtype bfloat16)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16], help="one row per batch size")
-    parser.add_argument("--users", type=int, default=16, help="prompts per batch size (same users each time)")
+    parser.add_argument("--users", type=int, default=16, help="prompts per row (the same users in every row)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="tokens generated per prompt")
     parser.add_argument("--embed-texts", type=int, default=512, help="texts timed through the sentence encoder")
-    parser.add_argument("--model", default=None, help="model folder or GGUF (default: packaged SmolLM2)")
+    parser.add_argument("--model", default=None, help="GGUF file (default: packaged SmolLM2)")
     parser.add_argument("--device", default="cpu", help="torch device of the transformers backend and encoder")
+    parser.add_argument("--dataset", default="ml-100k", help="whose prompts (the dataset's profile settings)")
+    parser.add_argument("--data-path", default=None, help="folder holding <dataset>/ (ml-100k: RecBole's copy)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
 
-    config = load_config(model=args.model, device=args.device, max_new_tokens=args.max_new_tokens)
+    config = load_config(model=args.model, device=args.device, max_new_tokens=args.max_new_tokens,
+                         dataset=args.dataset, data_path=args.data_path)
     inter, item, _ = load_tables(config)
     histories = build_histories(inter, item, config)[: args.users]
     prompts = PromptBuilder(config.style, config.domain)
     batch = [prompts.profile(h.lines) for h in histories]
-    backend = make_backend(config)
-    # the generation length is fixed (no early stop at end-of-text) so every batch size does the same work
-    backend.generation = {**backend.generation, "min_new_tokens": args.max_new_tokens}
-    backend.generate(batch[:1])  # loads the tokenizer and weights, and warms up
-    load_seconds = backend.load_seconds
-    rows = []
-    print(f"{backend.model_id} on {args.device} ({torch.get_num_threads()} threads), loaded in {load_seconds:.1f} s; "
-          f"{len(batch)} ml-100k prompts, {args.max_new_tokens} new tokens each")
-    print(f"{'batch':>5} {'seconds':>8} {'prompt tok/s':>13} {'output tok/s':>13} {'s/1000 users':>13}")
-    for size in args.batch_sizes:
-        seconds, n_prompt, n_output = time_generation(copy.copy(backend), batch, size)
-        row = {"batch_size": size, "seconds": round(seconds, 2), "prompt_tokens_per_s": round(n_prompt / seconds, 1),
-               "output_tokens_per_s": round(n_output / seconds, 2),
-               "seconds_per_1000_users": round(1000 * seconds / len(batch), 1)}
-        rows.append(row)
-        print(f"{size:>5} {seconds:>8.1f} {row['prompt_tokens_per_s']:>13.1f} {row['output_tokens_per_s']:>13.2f} "
-              f"{row['seconds_per_1000_users']:>13.0f}")
+    print(f"{len(batch)} {args.dataset} prompts, {args.max_new_tokens} new tokens each; torch threads "
+          f"{torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}")
+    print(f"{'backend':<17} {'batch':>5} {'load s':>7} {'seconds':>8} {'prompt tok/s':>13} {'output tok/s':>13} "
+          f"{'s/1000 users':>13}")
+    rows, loaded = [], {}
+    for name in args.backends:
+        for size in args.batch_sizes:
+            try:
+                backend = make(config, name, size, args.max_new_tokens, loaded, batch[:1])
+            except ImportError as error:
+                print(f"{name:<17} skipped: {error}")
+                break
+            seconds, n_prompt, n_output = time_generation(backend, batch, size)
+            row = {"backend": name, "batch_size": size, "model": backend.model_id,
+                   "load_seconds": round(getattr(backend, "load_seconds", 0.0), 2), "seconds": round(seconds, 2),
+                   "prompt_tokens": n_prompt, "output_tokens": n_output,
+                   "prompt_tokens_per_s": round(n_prompt / seconds, 1),
+                   "output_tokens_per_s": round(n_output / seconds, 2),
+                   "seconds_per_1000_users": round(1000 * seconds / len(batch), 1)}
+            rows.append(row)
+            print(f"{name:<17} {size:>5} {row['load_seconds']:>7.1f} {seconds:>8.1f} {row['prompt_tokens_per_s']:>13.1f} "
+                  f"{row['output_tokens_per_s']:>13.2f} {row['seconds_per_1000_users']:>13.0f}", flush=True)
 
     encoder, name = load_encoder()
     texts = [f"Preferences: {h.lines[-1]}. Behavioural patterns: {' '.join(h.lines[:3])}"
@@ -77,10 +115,17 @@ def main(argv=None):
     embed_rate = len(texts) / (time.perf_counter() - started)
     print(f"embedding ({name.split('/')[-2] if name.endswith('model') else name}): {embed_rate:.1f} texts/s "
           f"over {len(texts)} texts, batch {config.embed_batch_size}")
+    reference = next((r for r in rows if (r["backend"], r["batch_size"]) == BASELINE), None)
+    speedup = None
+    if reference and rows:
+        best = max(rows, key=lambda r: r["output_tokens_per_s"])
+        speedup = best["output_tokens_per_s"] / reference["output_tokens_per_s"]
+        print(f"best: {best['backend']} batch {best['batch_size']}, {best['output_tokens_per_s']:.2f} output tok/s "
+              f"against {reference['output_tokens_per_s']:.2f} for {BASELINE[0]} batch {BASELINE[1]}")
+        print(f"speedup: {speedup:.2f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"generation": rows, "embed_texts_per_s": round(embed_rate, 1), "model": backend.model_id,
-                       "load_seconds": round(load_seconds, 1)}, f, indent=2)
+            json.dump({"generation": rows, "embed_texts_per_s": round(embed_rate, 1), "speedup": speedup}, f, indent=2)
     return rows, embed_rate
 
 

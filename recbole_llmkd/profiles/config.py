@@ -59,9 +59,12 @@ class ProfileConfig:
     max_items: Optional[int] = option(None, "keep only a user's most recent N training items")
     long_history: str = option("agg_after", "histories over the token budget: agg_after (profile parts, "
                                             "then merge) | agg_with (update part by part)")
-    context_length: Optional[int] = option(None, "tokens per call; null: the model's context length")
+    context_length: Optional[int] = option(None, "tokens per call (prompt + output); null: the model's context "
+                                                 "length (llama_cpp backend: 2048, its KV cache holds batch_size calls)")
     # -- generation
-    backend: str = option("transformers", "transformers (local model) | openai (any OpenAI-compatible server)")
+    backend: str = option("transformers", "transformers (local model) | llama_cpp (local GGUF with llama.cpp, "
+                                          "batch_size users decoded together; needs llama-cpp-python) | "
+                                          "openai (any OpenAI-compatible server)")
     model: Optional[str] = option(None, "model folder, GGUF file or server model name; null: packaged SmolLM2")
     device: str = option("cpu", "transformers backend: torch device")
     dtype: str = option("float32", "transformers backend: torch dtype of the weights")
@@ -70,7 +73,8 @@ class ProfileConfig:
     do_sample: bool = option(False, "sample instead of greedy decoding")
     temperature: float = option(0.7, "sampling temperature (with do_sample)")
     top_p: float = option(0.9, "nucleus sampling mass (with do_sample)")
-    repetition_penalty: float = option(1.1, "transformers backend: penalty on repeated tokens")
+    repetition_penalty: float = option(1.1, "transformers and llama_cpp backends: penalty on repeated tokens")
+    threads: Optional[int] = option(None, "llama_cpp backend: CPU threads; null: every core this process may use")
     seed: int = option(0, "generation seed")
     base_url: str = option("http://127.0.0.1:8000/v1", "openai backend: the server's /v1 URL")
     api_key_env: str = option("OPENAI_API_KEY", "openai backend: environment variable holding the API key "
@@ -131,7 +135,7 @@ class ProfileConfig:
     def validate(self):
         self._check_types()
         ranges = {"holdout": (1, None), "n_neighbors": (2, None), "max_new_tokens": (1, None),
-                  "context_length": (1, None), "limit_users": (1, None), "max_retries": (0, None),
+                  "context_length": (1, None), "limit_users": (1, None), "threads": (1, None), "max_retries": (0, None),
                   "temperature": (0, None), "top_p": (0, 1), "repetition_penalty": (0, None),
                   "timeout": (0, None), "backoff": (0, None), "min_dist": (0, None), "rating_scale": (0, None)}
         exclusive = {"temperature", "top_p", "repetition_penalty", "timeout", "rating_scale"}  # (low, ...]
@@ -147,7 +151,7 @@ class ProfileConfig:
         if self.cut_quantile is not None and not 0 < self.cut_quantile < 1:
             raise ValueError(f"option 'cut_quantile' is {self.cut_quantile!r}; expected a number in (0, 1) or null")
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
-                   "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "openai"),
+                   "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "llama_cpp", "openai"),
                    "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
