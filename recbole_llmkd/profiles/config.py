@@ -68,6 +68,8 @@ class ProfileConfig:
     model: Optional[str] = option(None, "model folder, GGUF file or server model name; null: packaged SmolLM2")
     device: str = option("cpu", "transformers backend: torch device")
     dtype: str = option("float32", "transformers backend: torch dtype of the weights")
+    prefill: str = option("per_prompt", "transformers backend: per_prompt (each prompt read alone, unpadded, "
+                                        "then the batch decodes together; same text in float32, faster) | batched")
     batch_size: int = option(8, "users generated per batch")
     max_new_tokens: int = option(160, "tokens the LLM may write per profile")
     do_sample: bool = option(False, "sample instead of greedy decoding")
@@ -152,7 +154,8 @@ class ProfileConfig:
             raise ValueError(f"option 'cut_quantile' is {self.cut_quantile!r}; expected a number in (0, 1) or null")
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
                    "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "llama_cpp", "openai"),
-                   "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean")}
+                   "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean"),
+                   "prefill": ("per_prompt", "batched")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")

@@ -31,6 +31,7 @@ def test_cli_flags_and_yaml_reach_the_config(tmp_path):
     ("api_key: sk-secret\n", "may not be set in a file"),
     ("- 1\n", "expected a mapping"),
     ("style: medium\n", "style must be one of"),
+    ("prefill: padded\n", r"prefill must be one of \['per_prompt', 'batched'\], got 'padded'"),
     ("batch_size: 0\n", "batch_size must be at least 1"),
     ("shard: 2/2\n", "need 0 <= i < n"),
 ])

