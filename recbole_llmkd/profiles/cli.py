@@ -81,7 +81,9 @@ def run_step(step, config, progress=True, cached_only=False):
     from recbole_llmkd.profiles.reduce import run_reduce
     from recbole_llmkd.profiles.write import run_write, step_summary_path
 
-    first = ("generate", "embed") if config.source == "llm" else ("item_mean",)
+    from recbole_llmkd.profiles.metadata import metadata_settings, write_metadata_texts
+
+    first = {"llm": ("generate", "embed"), "item_mean": ("item_mean",), "metadata": ("metadata", "embed")}[config.source]
     steps = first + ("reduce", "write") if step == "all" else (step,)
     summaries = {}
     for name in steps:
@@ -92,6 +94,7 @@ def run_step(step, config, progress=True, cached_only=False):
         else:
             summary = {"embed": lambda: run_embed(config, progress=progress), "reduce": lambda: run_reduce(config),
                        "item_mean": lambda: run_item_mean(config, progress=progress),
+                       "metadata": lambda: {"users": write_metadata_texts(config, *metadata_settings(config))},
                        "write": lambda: run_write(config)}[name]()
             write_text_atomic(step_summary_path(config, name), json.dumps(summary, indent=2) + "\n")
         summaries[name] = summary

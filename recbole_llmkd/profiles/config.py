@@ -48,7 +48,10 @@ class ProfileConfig:
                                                  "before this quantile of time")
     # -- what the profile is built from
     source: str = option("llm", "llm (generate + embed) | item_mean (mean sentence embedding of the "
-                                "training items; no LLM)")
+                                "training items; no LLM) | metadata (the user's top categories and their shares as "
+                                "a sentence, embedded like a profile; no LLM)")
+    category_field: Optional[str] = option(None, "metadata source: the .item field counted per user; null: the "
+                                                 "first of list_fields")
     # -- prompts
     item_fields: Optional[list] = option(None, ".item fields shown per item; null: every field but the item id")
     list_fields: Optional[list] = option(None, "fields shown comma-separated; null: the token_seq ones")
@@ -154,7 +157,7 @@ class ProfileConfig:
             raise ValueError(f"option 'cut_quantile' is {self.cut_quantile!r}; expected a number in (0, 1) or null")
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
                    "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "llama_cpp", "openai"),
-                   "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean"),
+                   "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean", "metadata"),
                    "prefill": ("per_prompt", "batched")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

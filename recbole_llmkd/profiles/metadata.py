@@ -52,6 +52,17 @@ def category_texts(shares, noun="genres", top=5):
     return texts
 
 
+def metadata_settings(config):
+    """``(category_field, noun)`` of the metadata source for ``config``: its ``category_field``, or
+    the first of its ``list_fields``; "genres" for movies, "categories" for products (the grid's
+    settings for ml-100k and Beauty)."""
+    field = config.category_field or (config.list_fields or [None])[0]
+    if field is None:
+        raise ValueError(f"{config.dataset}: the metadata source needs category_field (a token_seq field of "
+                         f"the .item file, e.g. class for ml-100k) or list_fields")
+    return field, "genres" if config.domain == "movies" else "categories"
+
+
 def write_metadata_texts(config, category_field="class", noun="genres"):
     """The metadata control's texts, one per user, written where the ``embed`` step reads profiles
     (``profiles.jsonl`` in ``config.out``), from the training interactions of ``config``'s split

@@ -50,3 +50,26 @@ def test_command_line_writes_ml100k_profiles(tmp_path, genre_profile_table):
     vector = [float(v) for v in row.split()]
     assert len(vector) == 19 and sum(vector) == pytest.approx(1.0)
     assert vector == pytest.approx(genre_profile_table.loc["1"].tolist())
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({}, ("class", "genres")),                                              # ml-100k: the first list field
+    ({"category_field": "movie_title"}, ("movie_title", "genres")),
+    ({"domain": "products", "list_fields": ["categories"]}, ("categories", "categories")),
+])
+def test_metadata_settings(overrides, expected):
+    from recbole_llmkd.profiles.config import load_config
+    from recbole_llmkd.profiles.metadata import metadata_settings
+
+    assert metadata_settings(load_config(**overrides)) == expected
+
+
+def test_metadata_settings_without_a_field_say_what_is_missing():
+    import dataclasses
+
+    from recbole_llmkd.profiles.config import load_config
+    from recbole_llmkd.profiles.metadata import metadata_settings
+
+    config = dataclasses.replace(load_config(), list_fields=None, category_field=None)
+    with pytest.raises(ValueError, match=r"ml-100k: the metadata source needs category_field \(a token_seq field"):
+        metadata_settings(config)

@@ -71,3 +71,22 @@ def test_random_profiles_are_reproducible(tmp_path):
     write_random_profiles(str(reference), str(tmp_path / "a" / "x.user"))
     write_random_profiles(str(reference), str(tmp_path / "b" / "x.user"))
     assert (tmp_path / "a" / "x.user").read_text() == (tmp_path / "b" / "x.user").read_text()
+
+
+def test_the_command_line_metadata_source_writes_the_grid_s_file(toy_config, tmp_path):
+    """``python -m recbole_llmkd.profiles all --source metadata`` builds what the grid's metadata
+    control builds (class field, "genres" for movies): the same texts and the same .user rows."""
+    from recbole_llmkd.profiles.cli import main
+
+    grid = toy_config(reducer="pca", n_components=2)
+    build_profile_file(grid, "metadata", category_field="class", noun="genres", progress=False)
+    command = toy_config(reducer="pca", n_components=2, output_dir=str(tmp_path / "cli"))
+    main(["all", "-d", "toy", "--data-path", command.data_path, "--output-dir", command.output_dir,
+          "--source", "metadata", "--no-normalized-time", "--item-fields", "movie_title", "release_year", "class",
+          "--list-fields", "class", "--reducer", "pca", "--n-components", "2", "--quiet"])
+    for name in ("profiles.jsonl", "toy.user"):
+        with open(os.path.join(grid.out, name), encoding="utf-8") as a, \
+                open(os.path.join(command.out, name), encoding="utf-8") as b:
+            assert a.read() == b.read()
+    with open(os.path.join(command.out, "metadata.summary.json"), encoding="utf-8") as f:
+        assert json.load(f) == {"users": 3}
