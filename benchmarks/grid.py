@@ -81,25 +81,22 @@ DEFAULT_VARIANTS = ("baseline", "kd", "kd_metadata", "kd_random")
 @dataclass(frozen=True)
 class GridDataset:
     """``source``: the atomic dataset; ``data_path``: where it lives (None: RecBole's bundled copy);
-    ``category_field``/``noun``: the metadata control's text; ``temporal``: (valid, test) cut
-    quantiles of a global temporal split (RecBole benchmark files), or None for leave-one-out;
+    ``temporal``: (valid, test) cut quantiles of a global temporal split (RecBole benchmark files),
+    or None for leave-one-out;
     ``cold_start``: the source is ml-100k after the item cold-start protocol
     (``dataset_converters.cold_start``, default options), written on first use."""
 
     source: str
     data_path: Optional[str]
-    category_field: str
-    noun: str
     temporal: Optional[Tuple[float, float]] = None
     cold_start: bool = False
 
 
 DATASETS = {
-    "ml-100k": GridDataset("ml-100k", None, "class", "genres"),
-    "ml-100k-temporal": GridDataset("ml-100k", None, "class", "genres", temporal=(0.8, 0.9)),
-    "ml-100k-coldstart": GridDataset("ml-100k-coldstart", os.path.join("output", "data"), "class", "genres",
-                                     cold_start=True),
-    "beauty": GridDataset("beauty", os.path.join("output", "data"), "categories", "categories"),
+    "ml-100k": GridDataset("ml-100k", None),
+    "ml-100k-temporal": GridDataset("ml-100k", None, temporal=(0.8, 0.9)),
+    "ml-100k-coldstart": GridDataset("ml-100k-coldstart", os.path.join("output", "data"), cold_start=True),
+    "beauty": GridDataset("beauty", os.path.join("output", "data")),
 }
 
 
@@ -213,12 +210,12 @@ def build_profile_file(work, dataset, source, data_path=None, allow_generate=Fal
     spec = DATASETS[dataset]
     cut = spec.temporal[0] if spec.temporal else None  # temporal: profiles from training (pre-valid-cut) data only
     config = load_config([], dataset=spec.source, data_path=data_path, output_dir=out, cut_quantile=cut,
-                         user_file=user_file, source="item_mean" if source == "itemmean" else "llm")
+                         user_file=user_file)
     reference = build_profile_file(work, dataset, "metadata", data_path, allow_generate, log) \
         if source == "random" else None
     try:
         build_from_source(config, "item_mean" if source == "itemmean" else source, allow_generate=allow_generate,
-                          category_field=spec.category_field, noun=spec.noun, reference_file=reference)
+                          reference_file=reference)
     except ProfilesNotCached as error:
         raise GridError(f"{error}, or pass --allow-generate") from None
     log(f"profiles ({source}): {user_file}")

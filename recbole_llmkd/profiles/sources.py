@@ -23,24 +23,18 @@ import numpy as np
 SOURCES = ("llm", "item_mean", "metadata", "random")
 
 
-def build_profile_file(config, source="llm", allow_generate=True, category_field="class", noun="genres",
-                       reference_file=None, progress=True):
-    """Write ``config.user_path`` from ``source``; returns ``{step: summary}`` of the steps run."""
+def build_profile_file(config, source="llm", allow_generate=True, reference_file=None, progress=True):
+    """Write ``config.user_path`` from ``source``; returns ``{step: summary}`` of the steps run. The
+    metadata source reads its field and wording from ``config``
+    (:func:`~recbole_llmkd.profiles.metadata.metadata_settings`)."""
     from recbole_llmkd.profiles.cli import run_step
 
     if source not in SOURCES:
         raise ValueError(f"profile source {source!r}; expected one of {', '.join(SOURCES)}")
-    if source in ("llm", "item_mean"):
+    if source != "random":
         if config.source != source:
             config = dataclasses.replace(config, source=source)
         return run_step("all", config, progress=progress, cached_only=not allow_generate)
-    if source == "metadata":
-        from recbole_llmkd.profiles.metadata import write_metadata_texts
-
-        summaries = {"metadata": {"users": write_metadata_texts(config, category_field, noun)}}
-        for step in ("embed", "reduce", "write"):
-            summaries.update(run_step(step, config, progress=progress))
-        return summaries
     if reference_file is None:
         raise ValueError("profile source 'random' needs reference_file: the .user file whose users and dims it copies")
     return {"random": write_random_profiles(reference_file, config.user_path)}

@@ -75,11 +75,11 @@ def test_random_profiles_are_reproducible(tmp_path):
 
 def test_the_command_line_metadata_source_writes_the_grid_s_file(toy_config, tmp_path):
     """``python -m recbole_llmkd.profiles all --source metadata`` builds what the grid's metadata
-    control builds (class field, "genres" for movies): the same texts and the same .user rows."""
+    control builds: the same texts and the same .user rows."""
     from recbole_llmkd.profiles.cli import main
 
     grid = toy_config(reducer="pca", n_components=2)
-    build_profile_file(grid, "metadata", category_field="class", noun="genres", progress=False)
+    build_profile_file(grid, "metadata", progress=False)
     command = toy_config(reducer="pca", n_components=2, output_dir=str(tmp_path / "cli"))
     main(["all", "-d", "toy", "--data-path", command.data_path, "--output-dir", command.output_dir,
           "--source", "metadata", "--no-normalized-time", "--item-fields", "movie_title", "release_year", "class",

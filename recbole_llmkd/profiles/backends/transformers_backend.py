@@ -110,12 +110,12 @@ class TransformersBackend(Backend):
         texts = [self.render(messages) for messages in batch]
         inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         torch.manual_seed(self.seed)
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         prefilled = {}
-        if self.prefill == "per_prompt" and len(batch) > 1 and int(inputs["attention_mask"].sum(dim=1).min()) > 1:
+        if self.prefill == "per_prompt" and len(batch) > 1 and min(prompt_tokens) > 1:
             prefilled[self._cache_argument()] = self.prefill_each(inputs["input_ids"], inputs["attention_mask"])
         output = self.model.generate(**inputs, **self.generation, **prefilled, pad_token_id=self.tokenizer.pad_token_id)
         new = output[:, inputs["input_ids"].shape[1]:]
-        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         results = []
         for row, n_prompt in zip(new, prompt_tokens):
             ends = (row == self.tokenizer.eos_token_id) | (row == self.tokenizer.pad_token_id)
@@ -136,11 +136,11 @@ class TransformersBackend(Backend):
         from transformers import DynamicCache
 
         width = input_ids.shape[1] - 1
+        argument = self._cache_argument()
         rows = []
         for ids, mask in zip(input_ids, attention_mask):
             cache = DynamicCache()
-            self.model(input_ids=ids[mask.bool()][None, :-1], use_cache=True, logits_to_keep=1,
-                       **{self._cache_argument(): cache})
+            self.model(input_ids=ids[mask.bool()][None, :-1], use_cache=True, logits_to_keep=1, **{argument: cache})
             rows.append([(_left_pad(layer.keys, width), _left_pad(layer.values, width)) for layer in cache.layers])
         batch_cache = DynamicCache()
         for index, layers in enumerate(zip(*rows)):
@@ -155,4 +155,3 @@ class TransformersBackend(Backend):
 def _left_pad(states, width):
     """``states`` (1, heads, length, dim) with zeros in front, up to ``width`` positions."""
     return torch.nn.functional.pad(states, (0, 0, width - states.shape[2], 0))
-
