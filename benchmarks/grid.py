@@ -7,7 +7,9 @@
 Every run writes ``results/runs/<budget>/<dataset>/<model>/<variant>/seed<k>.json`` (what
 :func:`recbole_llmkd.experiment.train_and_test` records, plus the cell and the command that reruns
 it) and is skipped when that file exists, so the grid can be finished over several sessions, in
-the background, or on a GPU machine. Each run is a fresh subprocess: a crash loses one run, and
+the background, or on a GPU machine. A running cell is claimed (``<work>/claims/...``), so two grids
+started over the same cells (``OMP_NUM_THREADS=1``, one per core) share them out instead of running
+each twice; a claim whose process has died is taken over. Each run is a fresh subprocess: a crash loses one run, and
 the peak-memory figure is that run's own. Cells run seed-major (every variant of seed 1, then of
 seed 2, ...), so a partial grid is still paired.
 
@@ -34,6 +36,7 @@ Budgets (``benchmarks/budgets/<name>.yaml``) are RecBole config files shared by 
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -135,6 +138,62 @@ def variant_name(text):
 
 def run_path(results, budget, dataset, model, variant, seed):
     return os.path.join(results, "runs", budget, dataset, model, variant, f"seed{seed}.json")
+
+
+def claim_path(work, budget, dataset, model, variant, seed):
+    """Where a running cell's claim lives: under the work folder (not committed), beside its checkpoints."""
+    return os.path.join(work, "claims", budget, dataset, model, variant, f"seed{seed}.claim")
+
+
+def claim_owner(path):
+    """The live claim at ``path`` as ``{"pid", "host", "since"}``, or None when there is none or its
+    process has ended on this machine (a crashed or killed lane leaves its claim behind)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            owner = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):  # half-written by a lane that is claiming it right now
+        return {"pid": None, "host": None, "since": None}
+    if owner.get("host") == socket.gethostname():
+        try:
+            os.kill(int(owner["pid"]), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    return owner
+
+
+def claim_cell(path):
+    """Claim a cell for this process, atomically (O_EXCL), so that several grids over the same cells
+    run each cell once. Returns None when claimed, else the live owner; a dead owner's claim is
+    taken over."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = claim_owner(path)
+            if owner is not None:
+                return owner
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(),
+                       "since": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
+        return None
+    return claim_owner(path) or {"pid": None, "host": None, "since": None}
+
+
+def describe_owner(owner):
+    where = f"pid {owner['pid']}" if owner.get("pid") else "another grid"
+    if owner.get("host") and owner["host"] != socket.gethostname():
+        where += f" on {owner['host']}"
+    return where + (f", since {owner['since']}" if owner.get("since") else "")
 
 
 def cells(datasets, models, variants, seeds):
@@ -340,20 +399,30 @@ def main(argv=None):
     print(f"{len(todo)} cells, {len(done)} done, {len(todo) - len(done)} to run (budget {args.budget})")
     if args.list:
         for c in todo:
-            state = "done" if c in done else "todo"
+            owner = None if c in done else claim_owner(claim_path(args.work, budget_name(args.budget), *c))
+            state = "done" if c in done else "todo" if owner is None else f"running in {describe_owner(owner)}"
             print(f"  [{state}] {cell_command(args.budget, *c)}")
         return 0
     failures = []
     for i, c in enumerate(todo, start=1):
         if c in done:
             continue
-        print(f"[{i}/{len(todo)}] {cell_command(args.budget, *c)}", flush=True)
+        claim = claim_path(args.work, budget_name(args.budget), *c)
+        owner = claim_cell(claim)
+        if owner is not None:
+            print(f"[{i}/{len(todo)}] running in {describe_owner(owner)}: left to it", flush=True)
+            continue
         try:
+            if os.path.exists(run_path(args.results, budget_name(args.budget), *c)):
+                continue  # another grid finished it since the list was made
+            print(f"[{i}/{len(todo)}] {cell_command(args.budget, *c)}", flush=True)
             seconds = run_cell(args, *c)
             print(f"[{i}/{len(todo)}] done in {seconds:.0f} s", flush=True)
         except GridError as err:
             print(f"[{i}/{len(todo)}] skipped: {err}", file=sys.stderr, flush=True)
             failures.append(c)
+        finally:
+            os.remove(claim)
     return 1 if failures else 0
 
 

@@ -2,6 +2,9 @@
 
 import json
 import os
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -48,6 +51,93 @@ def test_a_budget_extends_another(tmp_path):
     base.write_text(f"extends: {child}\n")
     with pytest.raises(grid.GridError, match="'extends' goes round in a circle"):
         grid.budget_files(str(child))
+
+
+@pytest.fixture
+def sleeper():
+    """A live process that is not this one, to own claims."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def write_claim(path, pid, host=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"pid": pid, "host": host or socket.gethostname(), "since": "2026-12-01 15:00:00"}, f)
+
+
+def test_a_cell_is_claimed_once(tmp_path, sleeper):
+    path = grid.claim_path(str(tmp_path), "converged", "beauty", "SASRec", "baseline", 2)
+    assert path == str(tmp_path / "claims" / "converged" / "beauty" / "SASRec" / "baseline" / "seed2.claim")
+    assert grid.claim_cell(path) is None
+    with open(path) as f:
+        mine = json.load(f)
+    assert (mine["pid"], mine["host"]) == (os.getpid(), socket.gethostname())
+    assert grid.claim_cell(path) == mine  # held by a live process (this one): not claimed twice
+    write_claim(path, sleeper)
+    assert grid.claim_cell(path)["pid"] == sleeper
+    assert grid.describe_owner(grid.claim_owner(path)) == f"pid {sleeper}, since 2026-12-01 15:00:00"
+
+
+def test_a_dead_lanes_claim_is_taken_over(tmp_path):
+    path = str(tmp_path / "seed1.claim")
+    write_claim(path, dead_pid())
+    assert grid.claim_owner(path) is None
+    assert grid.claim_cell(path) is None
+    with open(path) as f:
+        assert json.load(f)["pid"] == os.getpid()
+
+
+def test_another_machines_claim_is_left_alone(tmp_path):
+    path = str(tmp_path / "seed1.claim")
+    write_claim(path, dead_pid(), host="gpu-box")  # its pid means nothing here: cannot tell it is dead
+    owner = grid.claim_cell(path)
+    assert owner["host"] == "gpu-box"
+    assert grid.describe_owner(owner).startswith(f"pid {owner['pid']} on gpu-box, since")
+
+
+def test_claimed_cells_are_left_to_their_grid(tmp_path, sleeper, capsys):
+    budget = tmp_path / "tiny.yaml"
+    budget.write_text(TINY_BUDGET)
+    argv = ["--budget", str(budget), "--variants", "baseline", "kd_random", "--seeds", "1",
+            "--results", str(tmp_path / "results"), "--work", str(tmp_path / "work")]
+    for variant in ("baseline", "kd_random"):
+        write_claim(grid.claim_path(str(tmp_path / "work"), "tiny", "ml-100k", "SASRec", variant, 1), sleeper)
+    assert grid.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"[1/2] running in pid {sleeper}, since 2026-12-01 15:00:00: left to it" in out
+    assert f"[2/2] running in pid {sleeper}" in out
+    assert not (tmp_path / "results").exists()
+    assert grid.main(argv + ["--list"]) == 0
+    assert (f"  [running in pid {sleeper}, since 2026-12-01 15:00:00] python benchmarks/grid.py --budget "
+            f"{budget} --datasets ml-100k --models SASRec --variants kd_random --seeds 1") in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_grids_over_the_same_cells_run_each_once(tmp_path):
+    budget = tmp_path / "tiny.yaml"
+    budget.write_text(TINY_BUDGET)
+    argv = [sys.executable, os.path.join(grid.ROOT, "benchmarks", "grid.py"), "--budget", str(budget),
+            "--variants", "baseline", "--seeds", "1", "2",
+            "--results", str(tmp_path / "results"), "--work", str(tmp_path / "work")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    lanes = [subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [lane.communicate(timeout=600)[0] for lane in lanes]
+    assert [lane.returncode for lane in lanes] == [0, 0]
+    started = [line for out in outs for line in out.splitlines() if "] python benchmarks/grid.py" in line]
+    assert sorted(line.split()[-1] for line in started) == ["1", "2"]  # each seed started by one lane
+    for seed in (1, 2):
+        assert json.loads((tmp_path / "results" / "runs" / "tiny" / "ml-100k" / "SASRec" / "baseline"
+                           / f"seed{seed}.json").read_text())["seed"] == seed
+    assert os.listdir(tmp_path / "work" / "claims" / "tiny" / "ml-100k" / "SASRec" / "baseline") == []
 
 
 @pytest.mark.slow
