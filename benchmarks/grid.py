@@ -165,9 +165,9 @@ def claim_owner(path):
     return owner
 
 
-def claim_cell(path):
-    """Claim a cell for this process, atomically (O_EXCL), so that several grids over the same cells
-    run each cell once. Returns None when claimed, else the live owner; a dead owner's claim is
+def take_claim(path):
+    """Claim a cell (or a profile build) for this process, atomically (O_EXCL), so that several grids
+    over the same cells run each cell once. Returns None when claimed, else the live owner; a dead owner's claim is
     taken over."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     for _ in range(2):
@@ -251,17 +251,34 @@ def profile_dir(work, dataset, source):
     return os.path.join(work, dataset, source)
 
 
+PROFILE_WAIT_SECONDS = 10  # how often a grid waiting for another's profile build looks again
+
+
 def build_profile_file(work, dataset, source, data_path=None, allow_generate=False, log=print):
     """The ``.user`` file of a profile source (llm, metadata, random, itemmean), built once and reused,
-    by :func:`recbole_llmkd.profiles.sources.build_profile_file` with this dataset's split and text."""
+    by :func:`recbole_llmkd.profiles.sources.build_profile_file` with this dataset's split and text.
+    Grids side by side build each file once: the first claims it, the others wait for it."""
+    out = profile_dir(work, dataset, source)
+    user_file = os.path.join(out, f"{dataset}.user")
+    claim = os.path.join(work, "claims", "profiles", dataset, f"{source}.claim")
+    while not os.path.exists(user_file):
+        owner = take_claim(claim)
+        if owner is None:
+            try:
+                return _build_profile_file(work, dataset, source, data_path, allow_generate, log, out, user_file)
+            finally:
+                os.remove(claim)
+        log(f"profiles ({source}): {describe_owner(owner)} is building them; waiting")
+        while claim_owner(claim) is not None:
+            time.sleep(PROFILE_WAIT_SECONDS)
+    return user_file
+
+
+def _build_profile_file(work, dataset, source, data_path, allow_generate, log, out, user_file):
     from recbole_llmkd.profiles.config import load_config
     from recbole_llmkd.profiles.generate import ProfilesNotCached
     from recbole_llmkd.profiles.sources import build_profile_file as build_from_source
 
-    out = profile_dir(work, dataset, source)
-    user_file = os.path.join(out, f"{dataset}.user")
-    if os.path.exists(user_file):
-        return user_file
     if dataset not in DATASETS:
         raise GridError(f"unknown dataset {dataset!r}; the grid knows {sorted(DATASETS)}")
     if source not in ("llm", "metadata", "random", "itemmean"):
@@ -408,7 +425,7 @@ def main(argv=None):
         if c in done:
             continue
         claim = claim_path(args.work, budget_name(args.budget), *c)
-        owner = claim_cell(claim)
+        owner = take_claim(claim)
         if owner is not None:
             print(f"[{i}/{len(todo)}] running in {describe_owner(owner)}: left to it", flush=True)
             continue

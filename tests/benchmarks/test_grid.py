@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -77,13 +78,13 @@ def write_claim(path, pid, host=None):
 def test_a_cell_is_claimed_once(tmp_path, sleeper):
     path = grid.claim_path(str(tmp_path), "converged", "beauty", "SASRec", "baseline", 2)
     assert path == str(tmp_path / "claims" / "converged" / "beauty" / "SASRec" / "baseline" / "seed2.claim")
-    assert grid.claim_cell(path) is None
+    assert grid.take_claim(path) is None
     with open(path) as f:
         mine = json.load(f)
     assert (mine["pid"], mine["host"]) == (os.getpid(), socket.gethostname())
-    assert grid.claim_cell(path) == mine  # held by a live process (this one): not claimed twice
+    assert grid.take_claim(path) == mine  # held by a live process (this one): not claimed twice
     write_claim(path, sleeper)
-    assert grid.claim_cell(path)["pid"] == sleeper
+    assert grid.take_claim(path)["pid"] == sleeper
     assert grid.describe_owner(grid.claim_owner(path)) == f"pid {sleeper}, since 2026-12-01 15:00:00"
 
 
@@ -91,7 +92,7 @@ def test_a_dead_lanes_claim_is_taken_over(tmp_path):
     path = str(tmp_path / "seed1.claim")
     write_claim(path, dead_pid())
     assert grid.claim_owner(path) is None
-    assert grid.claim_cell(path) is None
+    assert grid.take_claim(path) is None
     with open(path) as f:
         assert json.load(f)["pid"] == os.getpid()
 
@@ -99,7 +100,7 @@ def test_a_dead_lanes_claim_is_taken_over(tmp_path):
 def test_another_machines_claim_is_left_alone(tmp_path):
     path = str(tmp_path / "seed1.claim")
     write_claim(path, dead_pid(), host="gpu-box")  # its pid means nothing here: cannot tell it is dead
-    owner = grid.claim_cell(path)
+    owner = grid.take_claim(path)
     assert owner["host"] == "gpu-box"
     assert grid.describe_owner(owner).startswith(f"pid {owner['pid']} on gpu-box, since")
 
@@ -119,6 +120,29 @@ def test_claimed_cells_are_left_to_their_grid(tmp_path, sleeper, capsys):
     assert grid.main(argv + ["--list"]) == 0
     assert (f"  [running in pid {sleeper}, since 2026-12-01 15:00:00] python benchmarks/grid.py --budget "
             f"{budget} --datasets ml-100k --models SASRec --variants kd_random --seeds 1") in capsys.readouterr().out
+
+
+def test_a_profile_file_another_grid_is_building_is_waited_for(tmp_path, sleeper, monkeypatch):
+    monkeypatch.setattr(grid, "PROFILE_WAIT_SECONDS", 0.05)
+    claim = tmp_path / "claims" / "profiles" / "ml-100k" / "random.claim"
+    write_claim(str(claim), sleeper)
+    user_file = tmp_path / "ml-100k" / "random" / "ml-100k.user"
+
+    def other_grid_finishes():
+        user_file.parent.mkdir(parents=True)
+        user_file.write_text("user_id:token\tprofile_emb:float_seq\n1\t0.5 -0.5\n")
+        claim.unlink()
+
+    timer = threading.Timer(0.3, other_grid_finishes)
+    timer.start()
+    logged = []
+    try:
+        assert grid.build_profile_file(str(tmp_path), "ml-100k", "random", log=logged.append) == str(user_file)
+    finally:
+        timer.join()
+    assert logged == [f"profiles (random): pid {sleeper}, since 2026-12-01 15:00:00 is building them; waiting"]
+    assert user_file.read_text().endswith("1\t0.5 -0.5\n")  # theirs, not built again
+    assert not (tmp_path / "ml-100k" / "metadata").exists()
 
 
 @pytest.mark.slow
