@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from recbole_llmkd.experiment import cpu_description
 from recbole_llmkd.profiles.backends import make_backend
 from recbole_llmkd.profiles.config import load_config
 from recbole_llmkd.profiles.embed import load_encoder
@@ -45,6 +46,8 @@ BACKENDS = {"transformers": ("transformers", {"prefill": "batched"}),
             # AMX/AVX512-BF16 matmuls where the CPU has them
             "transformers_bf16": ("transformers", {"dtype": "bfloat16", "prefill": "batched"}),
             "transformers_bf16_per_prompt": ("transformers", {"dtype": "bfloat16", "prefill": "per_prompt"}),
+            # int8 weights and per-call int8 inputs in the linear layers (VNNI where the CPU has it)
+            "transformers_int8_per_prompt": ("transformers", {"dtype": "int8", "prefill": "per_prompt"}),
             "llama_cpp": ("llama_cpp", {})}
 
 
@@ -73,7 +76,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS),
                         help="local backends to time: transformers with prefill batched (the reference) or "
-                             "per_prompt, in float32 or bfloat16 (_bf16), and llama_cpp")
+                             "per_prompt, in float32, bfloat16 (_bf16) or int8 (_int8), and llama_cpp")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16], help="one row per batch size")
     parser.add_argument("--users", type=int, default=16, help="prompts per row (the same users in every row)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="tokens generated per prompt")
@@ -91,8 +94,9 @@ def main(argv=None):
     histories = build_histories(inter, item, config)[: args.users]
     prompts = PromptBuilder(config.style, config.domain)
     batch = [prompts.profile(h.lines) for h in histories]
+    cpu = cpu_description()
     print(f"{len(batch)} {args.dataset} prompts, {args.max_new_tokens} new tokens each; torch threads "
-          f"{torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}")
+          f"{torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}; {cpu}")
     print(f"{'backend':<28} {'batch':>5} {'load s':>7} {'seconds':>8} {'prompt tok/s':>13} {'output tok/s':>13} "
           f"{'s/1000 users':>13}")
     rows, loaded = [], {}
@@ -134,7 +138,7 @@ def main(argv=None):
         print(f"speedup: {speedup:.2f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"generation": rows, "embed_texts_per_s": round(embed_rate, 1), "speedup": speedup}, f, indent=2)
+            json.dump({"cpu": cpu, "generation": rows, "embed_texts_per_s": round(embed_rate, 1), "speedup": speedup}, f, indent=2)
     return rows, embed_rate
 
 

@@ -83,11 +83,31 @@ def peak_memory_mb(device):
     return rss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
+MATMUL_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_description(cpuinfo="/proc/cpuinfo"):
+    """The CPU's model name and which of the instruction sets that decide matrix-product speed it
+    has (``"AMD EPYC (avx2 avx512f avx512_vnni avx512_bf16)"``); ``platform.processor()`` is empty
+    on Linux. Timings from different CPUs are not comparable: the cost benchmarks print this."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    present = " ".join(flag for flag in MATMUL_FLAGS if flag in flags)
+    name = fields.get("model name") or platform.machine()
+    return f"{name} ({present})" if present else name
+
+
 def environment():
     import recbole
 
     return {"python": platform.python_version(), "torch": torch.__version__, "recbole": recbole.__version__,
             "numpy": np.__version__, "machine": platform.machine(), "processor": platform.processor(),
+            "cpu": cpu_description(),
             "cpu_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recbole_llmkd.experiment import train_and_test
+from recbole_llmkd.experiment import cpu_description, train_and_test
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,7 @@ def test_timings_and_history(runs):
         assert run["train_seconds_per_epoch"] > 0 and run["inference_seconds"] > 0
         assert run["best_epoch"] in (0, 1) and run["peak_memory_mb"] > 0
         assert run["config"]["MAX_ITEM_LIST_LENGTH"] == 10 and run["environment"]["recbole"] == "1.2.1"
+        assert run["environment"]["cpu"] == cpu_description()
     assert base["kd_history"] is None
     assert [(h["epoch"], h["stage"]) for h in kd["kd_history"]] == [(0, 1), (1, 2)]
     assert kd["config"]["kd_alpha"] == 0.1 and kd["config"]["kd_direction"] == "hidden_to_profile"
@@ -96,3 +97,21 @@ def test_quiet_console_keeps_info_in_the_file_only(tmp_path):
         for handler in (console, file):
             root.removeHandler(handler)
         file.close()
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8 amx_tile",
+     "Intel(R) Xeon(R) Platinum 8480+ (avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8)"),
+    ("fpu sse sse2", "Intel(R) Xeon(R) Platinum 8480+"),
+])
+def test_cpu_description_names_the_matmul_instruction_sets(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: {flags}\n\n"
+                       f"processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: {flags}\n")
+    assert cpu_description(str(cpuinfo)) == expected
+
+
+def test_cpu_description_without_proc(tmp_path):
+    import platform
+
+    assert cpu_description(str(tmp_path / "none")) == (platform.processor() or platform.machine())

@@ -70,7 +70,7 @@ class ProfileConfig:
                                           "openai (any OpenAI-compatible server)")
     model: Optional[str] = option(None, "model folder, GGUF file or server model name; null: packaged SmolLM2")
     device: str = option("cpu", "transformers backend: torch device")
-    dtype: str = option("float32", "transformers backend: torch dtype of the weights")
+    dtype: str = option("float32", "transformers backend: float32, bfloat16, float16, or int8 (dynamic int8 linear layers, CPU)")
     prefill: str = option("per_prompt", "transformers backend: per_prompt (each prompt read alone, unpadded, "
                                         "then the batch decodes together; same text in float32, faster) | batched")
     batch_size: int = option(8, "users generated per batch")

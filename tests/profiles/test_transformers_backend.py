@@ -115,6 +115,37 @@ def test_per_prompt_prefill_cache_is_left_padded(short_backend, ml100k_prompts):
         assert not keys[row, :, :padding].any() and keys[row, :, padding:].abs().sum(dim=-1).all()
 
 
+def test_int8_backend_quantises_every_linear_layer_and_is_its_own_teacher(ml100k_backend, ml100k_prompts):
+    import torch
+
+    from recbole_llmkd.profiles.backends import make_backend
+
+    backend = make_backend(load_config(dtype="int8", max_new_tokens=12))
+    model_config = backend.model.config
+    quantised = [m for m in backend.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    # q, k, v, o, gate, up, down in every layer, and the lm head
+    assert len(quantised) == 7 * model_config.num_hidden_layers + 1 == 211
+    assert not any(type(m) is torch.nn.Linear for m in backend.model.modules())
+    results = backend.generate(ml100k_prompts)
+    assert all(r.text and 0 < r.output_tokens <= 12 and r.error is None for r in results)
+    assert [r.prompt_tokens for r in results] == [ml100k_backend.count_messages(m) for m in ml100k_prompts]
+    config = load_config()
+    prompts = PromptBuilder(config.style, config.domain)
+    assert prompt_settings(prompts, backend, config)["generation"]["dtype"] == "int8"
+    assert prompt_settings(prompts, backend, config) != prompt_settings(prompts, ml100k_backend, config)
+
+
+@pytest.mark.parametrize("dtype, device, message", [
+    ("int4", "cpu", r"dtype must be one of \['bfloat16', 'float16', 'float32', 'int8'\], got 'int4'"),
+    ("int8", "cuda", r"dtype 'int8' \(dynamic int8 linear layers\) runs on the CPU only, not on device 'cuda'"),
+])
+def test_bad_dtype_is_named(dtype, device, message):
+    from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
+
+    with pytest.raises(ValueError, match=message):
+        TransformersBackend(dtype=dtype, device=device)
+
+
 def test_unknown_prefill_is_named():
     from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
 
