@@ -8,7 +8,8 @@ by side in one run, and embedding texts/s. Prints a table and a last line
 The same users' prompts (ml-100k, the shipped settings: 30 most recent training items) go through
 every backend at every batch size, greedily, with a fixed number of new tokens (end-of-text is
 masked until then), so the rows differ only in how they compute. Output tokens/s counts generated
-tokens; prompt tokens/s counts the prompt tokens processed in the same wall time. The llama_cpp
+tokens; prompt tokens/s counts the prompt tokens processed in the same wall time; "same text" counts
+the prompts whose text equals the reference backend's at that batch size. The llama_cpp
 backend needs ``llama-cpp-python`` (optional); without it its rows are skipped with a note.
 """
 
@@ -32,11 +33,13 @@ from recbole_llmkd.profiles.prompts import PromptBuilder
 def time_generation(backend, batch, batch_size):
     started = time.perf_counter()
     prompt_tokens = output_tokens = 0
+    texts = []
     for start in range(0, len(batch), batch_size):
         for result in backend.generate(batch[start:start + batch_size]):
             prompt_tokens += result.prompt_tokens
             output_tokens += result.output_tokens
-    return time.perf_counter() - started, prompt_tokens, output_tokens
+            texts.append(result.text)
+    return time.perf_counter() - started, prompt_tokens, output_tokens, texts
 
 
 BASELINE = ("transformers", 16)  # the backend as the issue measured it: the rate the speedup is measured against
@@ -98,8 +101,8 @@ def main(argv=None):
     print(f"{len(batch)} {args.dataset} prompts, {args.max_new_tokens} new tokens each; torch threads "
           f"{torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}; {cpu}")
     print(f"{'backend':<28} {'batch':>5} {'load s':>7} {'seconds':>8} {'prompt tok/s':>13} {'output tok/s':>13} "
-          f"{'s/1000 users':>13}")
-    rows, loaded = [], {}
+          f"{'s/1000 users':>13} {'same text':>9}")
+    rows, loaded, reference_texts = [], {}, {}
     for name in args.backends:
         for size in args.batch_sizes:
             try:
@@ -107,16 +110,21 @@ def main(argv=None):
             except ImportError as error:
                 print(f"{name:<28} skipped: {error}")
                 break
-            seconds, n_prompt, n_output = time_generation(backend, batch, size)
+            seconds, n_prompt, n_output, texts = time_generation(backend, batch, size)
+            if name == BASELINE[0]:
+                reference_texts[size] = texts
+            same = (sum(a == b for a, b in zip(texts, reference_texts[size])) if size in reference_texts else None)
             row = {"backend": name, "batch_size": size, "model": backend.model_id,
                    "load_seconds": round(getattr(backend, "load_seconds", 0.0), 2), "seconds": round(seconds, 2),
                    "prompt_tokens": n_prompt, "output_tokens": n_output,
                    "prompt_tokens_per_s": round(n_prompt / seconds, 1),
                    "output_tokens_per_s": round(n_output / seconds, 2),
-                   "seconds_per_1000_users": round(1000 * seconds / len(batch), 1)}
+                   "seconds_per_1000_users": round(1000 * seconds / len(batch), 1),
+                   "same_texts_as_reference": same}
             rows.append(row)
             print(f"{name:<28} {size:>5} {row['load_seconds']:>7.1f} {seconds:>8.1f} {row['prompt_tokens_per_s']:>13.1f} "
-                  f"{row['output_tokens_per_s']:>13.2f} {row['seconds_per_1000_users']:>13.0f}", flush=True)
+                  f"{row['output_tokens_per_s']:>13.2f} {row['seconds_per_1000_users']:>13.0f} "
+                  f"{'-' if same is None else f'{same}/{len(texts)}':>9}", flush=True)
 
     encoder, name = load_encoder()
     texts = [f"Preferences: {h.lines[-1]}. Behavioural patterns: {' '.join(h.lines[:3])}"
@@ -139,7 +147,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"cpu": cpu, "generation": rows, "embed_texts_per_s": round(embed_rate, 1), "speedup": speedup}, f, indent=2)
-    return rows, embed_rate
+    return rows, embed_rate, speedup
 
 
 if __name__ == "__main__":

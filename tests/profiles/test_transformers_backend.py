@@ -146,6 +146,28 @@ def test_bad_dtype_is_named(dtype, device, message):
         TransformersBackend(dtype=dtype, device=device)
 
 
+def test_reserved_layer_writes_new_positions_in_place_and_grows_when_full():
+    import torch
+
+    from recbole_llmkd.profiles.backends.transformers_backend import ReservedLayer
+
+    short = torch.arange(1 * 2 * 2 * 3, dtype=torch.float32).reshape(1, 2, 2, 3)
+    long = 100 + torch.arange(1 * 2 * 4 * 3, dtype=torch.float32).reshape(1, 2, 4, 3)
+    layer = ReservedLayer.left_padded([(short, -short), (long, -long)], width=4, room=2)
+    assert tuple(layer.keys.shape) == (2, 2, 4, 3) and tuple(layer.key_buffer.shape) == (2, 2, 6, 3)
+    assert torch.equal(layer.keys[0, :, :2], torch.zeros(2, 2, 3)) and torch.equal(layer.keys[0, :, 2:], short[0])
+    assert torch.equal(layer.keys[1], long[0]) and torch.equal(layer.values[1], -long[0])
+    buffer = layer.key_buffer
+    for step in range(3):  # two fit in the room, the third doubles the buffer
+        new = torch.full((2, 2, 1, 3), float(step + 1))
+        keys, values = layer.update(new, -new, 0)
+        assert tuple(keys.shape) == (2, 2, 5 + step, 3) and layer.get_seq_length() == 5 + step
+        assert torch.equal(keys[:, :, -1:], new) and torch.equal(values[:, :, -1:], -new)
+        assert torch.equal(keys[1, :, :4], long[0])
+    assert layer.key_buffer.shape[2] == 12 and buffer.shape[2] == 6
+    assert keys.data_ptr() == layer.key_buffer.data_ptr()  # a view of the buffer, not a copy
+
+
 def test_unknown_prefill_is_named():
     from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
 

@@ -7,11 +7,12 @@ rendered with the model's chat template and generated in batches with left paddi
 
 ``prefill`` says how a batch's prompts are read before decoding. ``per_prompt`` (the default) runs
 each prompt alone, without padding, so attention takes the causal fast path and skips the padded
-positions; the prompts' key/value caches are then left-padded into one cache and the batch decodes
-together. ``batched`` runs the padded batch at once (what ``generate`` does by itself). In float32
-both give the same greedy text (tested); ``per_prompt`` is 1.28x faster on 16 ml-100k prompts at
-batch 16 (``benchmarks/profile_generation.py``): with a padding mask, attention cannot use the
-causal kernel, and it was half of a padded bfloat16 forward pass.
+positions; the prompts' key/value caches are then left-padded into one cache, with room reserved
+for the new tokens (:class:`ReservedLayer`: no copy of the whole cache per step), and the batch
+decodes together. ``batched`` runs the padded batch at once (what ``generate`` does by itself). In
+float32 both give the same greedy text (tested). With a padding mask, attention cannot use the
+causal kernel (half of a padded bfloat16 forward pass); in float32 at batch 16, copying the growing
+cache was most of a decoding step. Speeds: ``benchmarks/profile_generation.py``.
 
 ``dtype``: ``float32`` (the shipped profiles'), ``bfloat16``, ``float16``, or ``int8`` (CPU only:
 :func:`quantize_int8`). Each other than float32 changes the greedy texts, and the dtype is part of
@@ -23,6 +24,7 @@ import os
 import time
 
 import torch
+from transformers.cache_utils import DynamicLayer
 
 from recbole_llmkd.profiles.backends.base import Backend, Generation
 
@@ -139,8 +141,9 @@ class TransformersBackend(Backend):
 
     def prefill_each(self, input_ids, attention_mask):
         """The key/value cache of every left-padded prompt but its last token, each prompt run alone
-        and unpadded, then left-padded with zeros (masked by ``attention_mask``) into one batch cache:
-        ``generate`` reads each prompt's last token and decodes the batch from there."""
+        and unpadded, then left-padded with zeros (masked by ``attention_mask``) into one batch cache
+        with room for the new tokens (:class:`ReservedLayer`): ``generate`` reads each prompt's last
+        token and decodes the batch from there."""
         from transformers import DynamicCache
 
         width = input_ids.shape[1] - 1
@@ -149,10 +152,10 @@ class TransformersBackend(Backend):
         for ids, mask in zip(input_ids, attention_mask):
             cache = DynamicCache()
             self.model(input_ids=ids[mask.bool()][None, :-1], use_cache=True, logits_to_keep=1, **{argument: cache})
-            rows.append([(_left_pad(layer.keys, width), _left_pad(layer.values, width)) for layer in cache.layers])
+            rows.append([(layer.keys, layer.values) for layer in cache.layers])
         batch_cache = DynamicCache()
-        for index, layers in enumerate(zip(*rows)):
-            batch_cache.update(torch.cat([keys for keys, _ in layers]), torch.cat([values for _, values in layers]), index)
+        room = self.generation["max_new_tokens"] + 1
+        batch_cache.layers = [ReservedLayer.left_padded(layers, width, room) for layers in zip(*rows)]
         return batch_cache
 
     def describe(self):
@@ -172,6 +175,42 @@ def quantize_int8(model):
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def _left_pad(states, width):
-    """``states`` (1, heads, length, dim) with zeros in front, up to ``width`` positions."""
-    return torch.nn.functional.pad(states, (0, 0, width - states.shape[2], 0))
+class ReservedLayer(DynamicLayer):
+    """A ``DynamicLayer`` whose keys and values are views of buffers with room reserved for the
+    tokens to come: a decoding step writes its one position instead of copying the whole cache
+    (``torch.cat``), which was most of a float32 batch-16 decoding step. Full buffers double."""
+
+    @classmethod
+    def left_padded(cls, states, width, room):
+        """One layer's batch cache from ``[(keys, values)]`` of single prompts (1, heads, length,
+        dim), each right-aligned at ``width`` behind zeros, with ``room`` free positions after."""
+        keys, values = states[0]
+        layer = cls()
+        layer.lazy_initialization(keys, values)
+        shape = (len(states), keys.shape[1], width + room, keys.shape[3])
+        layer.key_buffer = keys.new_zeros(shape)
+        layer.value_buffer = values.new_zeros(shape)
+        for row, (k, v) in enumerate(states):
+            layer.key_buffer[row, :, width - k.shape[2]:width] = k[0]
+            layer.value_buffer[row, :, width - v.shape[2]:width] = v[0]
+        layer.keys, layer.values = layer.key_buffer[:, :, :width], layer.value_buffer[:, :, :width]
+        return layer
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        length, new = self.keys.shape[2], key_states.shape[2]
+        if length + new > self.key_buffer.shape[2]:
+            self.key_buffer = self._grown(self.key_buffer, length, length + new)
+            self.value_buffer = self._grown(self.value_buffer, length, length + new)
+        self.key_buffer[:, :, length:length + new] = key_states
+        self.value_buffer[:, :, length:length + new] = value_states
+        self.keys = self.key_buffer[:, :, :length + new]
+        self.values = self.value_buffer[:, :, :length + new]
+        return self.keys, self.values
+
+    @staticmethod
+    def _grown(buffer, length, needed):
+        shape = list(buffer.shape)
+        shape[2] = max(2 * shape[2], needed)
+        grown = buffer.new_zeros(shape)
+        grown[:, :, :length] = buffer[:, :, :length]
+        return grown
