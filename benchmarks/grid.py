@@ -145,6 +145,9 @@ def claim_path(work, budget, dataset, model, variant, seed):
     return os.path.join(work, "claims", budget, dataset, model, variant, f"seed{seed}.claim")
 
 
+UNKNOWN_OWNER = {"pid": None, "host": None, "since": None}  # a claim being written right now
+
+
 def claim_owner(path):
     """The live claim at ``path`` as ``{"pid", "host", "since"}``, or None when there is none or its
     process has ended on this machine (a crashed or killed lane leaves its claim behind)."""
@@ -154,7 +157,7 @@ def claim_owner(path):
     except FileNotFoundError:
         return None
     except (OSError, ValueError):  # half-written by a lane that is claiming it right now
-        return {"pid": None, "host": None, "since": None}
+        return dict(UNKNOWN_OWNER)
     if owner.get("host") == socket.gethostname():
         try:
             os.kill(int(owner["pid"]), 0)
@@ -186,7 +189,7 @@ def take_claim(path):
             json.dump({"pid": os.getpid(), "host": socket.gethostname(),
                        "since": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
         return None
-    return claim_owner(path) or {"pid": None, "host": None, "since": None}
+    return claim_owner(path) or dict(UNKNOWN_OWNER)
 
 
 def describe_owner(owner):
