@@ -3,10 +3,12 @@
 One JSON object a line. A batch of records is appended with a single ``write`` followed by
 ``fsync``, so a crash can leave at most one partial last line; opening the cache for writing cuts
 such a line off, and reading skips any line that is not a complete JSON object. Records are looked
-up by their key fields; when a key appears twice, the later record wins.
+up by their key fields; when a key appears twice, the later record wins. A file named ``*.gz`` is
+read through gzip (a shipped cache is read-only and tens of MB for a large dataset uncompressed).
 """
 
 import glob
+import gzip
 import json
 import os
 
@@ -43,11 +45,13 @@ class JsonlCache:
 
 
 def read_records(path):
-    """The complete JSON objects of a JSONL file, in order; a missing file reads as empty."""
+    """The complete JSON objects of a JSONL file (gzip-compressed when it ends in ``.gz``), in order; a
+    missing file reads as empty."""
     if not os.path.exists(path):
         return []
     records = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
         for line in f:
             if not line.endswith("\n"):
                 break  # a partial last line: an interrupted append

@@ -1,3 +1,4 @@
+import gzip
 import json
 
 import pytest
@@ -49,3 +50,11 @@ def test_read_merges_every_file_matching_a_pattern(tmp_path):
         JsonlCache(str(tmp_path / f"g.shard-{i}-of-3.jsonl"), ("user",)).append([{"user": str(i)}])
     assert sorted(JsonlCache(str(tmp_path / "x.jsonl"), ("user",)).read(str(tmp_path / "g*.jsonl"))) == [
         ("0",), ("1",), ("2",)]
+
+
+def test_a_gzip_file_reads_like_the_plain_one_and_its_partial_last_line_is_skipped(tmp_path):
+    lines = '{"user": "1", "model": "m", "text": "a"}\n{"user": "2", "model": "m", "text": "b"}\n{"user": "3"'
+    with gzip.open(tmp_path / "shipped.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(lines)
+    read = JsonlCache(str(tmp_path / "shipped.jsonl.gz"), ("user", "model")).read()
+    assert {k: r["text"] for k, r in read.items()} == {("1", "m"): "a", ("2", "m"): "b"}
