@@ -45,3 +45,9 @@ def test_bad_yaml_is_named(tmp_path, text, match):
 def test_bad_field_limit_flag():
     with pytest.raises(ValueError, match="field=N pairs, got 'class:20'"):
         config_from_args(build_parser().parse_args(["all", "--field-max-chars", "class:20"]))
+
+
+def test_beauty_defaults_generate_in_int8_with_product_wording():
+    config = load_config(dataset="beauty")
+    assert (config.dtype, config.domain, config.max_items, config.max_new_tokens, config.batch_size) == (
+        "int8", "products", 30, 128, 16)
