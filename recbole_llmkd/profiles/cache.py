@@ -11,6 +11,7 @@ import glob
 import gzip
 import json
 import os
+import zlib
 
 
 class JsonlCache:
@@ -46,21 +47,31 @@ class JsonlCache:
 
 def read_records(path):
     """The complete JSON objects of a JSONL file (gzip-compressed when it ends in ``.gz``), in order; a
-    missing file reads as empty."""
+    missing file reads as empty. A damaged gzip file is a ValueError that names it."""
     if not os.path.exists(path):
         return []
+    if not path.endswith(".gz"):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return complete_records(f)
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+            return complete_records(f)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ValueError(f"{path}: not a complete gzip file ({error})") from None
+
+
+def complete_records(lines):
+    """The JSON objects among ``lines``, up to a partial last line (an interrupted append)."""
     records = []
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # a partial last line: an interrupted append
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
+    for line in lines:
+        if not line.endswith("\n"):
+            break
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 

@@ -58,3 +58,14 @@ def test_a_gzip_file_reads_like_the_plain_one_and_its_partial_last_line_is_skipp
         f.write(lines)
     read = JsonlCache(str(tmp_path / "shipped.jsonl.gz"), ("user", "model")).read()
     assert {k: r["text"] for k, r in read.items()} == {("1", "m"): "a", ("2", "m"): "b"}
+
+
+@pytest.mark.parametrize("damage,why", [
+    (lambda data: b"{}\n" + data, "Not a gzipped file"),  # plain text under a .gz name
+    (lambda data: data[:len(data) // 2], "ended before the end-of-stream marker"),  # a cut download
+])
+def test_a_damaged_gzip_file_is_an_error_naming_it(tmp_path, damage, why):
+    path = tmp_path / "shipped.jsonl.gz"
+    path.write_bytes(damage(gzip.compress(b'{"user": "1", "model": "m"}\n' * 200)))
+    with pytest.raises(ValueError, match=rf"^{path}: not a complete gzip file \(.*{why}"):
+        read_records(str(path))
