@@ -52,16 +52,22 @@ def build_parser():
                                      description="LLM user profiles -> embeddings -> UMAP/PCA -> .user file")
     parser.add_argument("step", choices=STEPS, help="the step to run: generate, embed (LLM source) or item_mean; "
                         "reduce; write; all of them in order; or check a .user file for signal")
-    parser.add_argument("--config", action="append", default=[], metavar="YAML",
-                        help="pipeline options from a YAML file (repeatable; flags override)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     check = parser.add_argument_group("check (does the .user file carry signal about held-out items?)")
     check.add_argument("--neighbours", type=int, default=50, help="profile-space neighbours per user (check)")
     check.add_argument("--permutations", type=int, default=10, help="shuffles of the profiles (check)")
+    add_config_options(parser)
+    return parser
+
+
+def add_config_options(parser):
+    """``--config YAML`` and every :class:`ProfileConfig` option as a flag; other scripts that take
+    the pipeline's settings use it too (``benchmarks/generation_cost.py``)."""
+    parser.add_argument("--config", action="append", default=[], metavar="YAML",
+                        help="pipeline options from a YAML file (repeatable; flags override)")
     for field in dataclasses.fields(ProfileConfig):
         _add_option(parser, field)
-    return parser
 
 
 def config_from_args(args):

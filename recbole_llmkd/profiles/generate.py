@@ -79,13 +79,15 @@ class Driver:
         self.prompt_tokens = self.output_tokens = self.calls = 0
 
     def run(self, histories):
-        """``{user: (profile text or None, error or None, calls)}`` for a group of users."""
-        results, pending, calls = {}, {}, {}
+        """``{user: (profile text or None, error or None, usage)}`` for a group of users; ``usage``:
+        that user's ``calls``, ``prompt_tokens`` and ``output_tokens`` (every call of the user's
+        rounds, as the backend reported them)."""
+        results, pending, usage = {}, {}, {}
         for history in histories:
             conversation = profile_calls(history.lines, self.prompts, self.backend.count_messages,
                                          self.backend.count_text, self.limit, self.config.long_history,
                                          self.config.max_new_tokens)
-            calls[history.user] = 0
+            usage[history.user] = {"calls": 0, "prompt_tokens": 0, "output_tokens": 0}
             self._advance(history.user, conversation, None, pending, results)
         while pending:
             requests = [(user, i, messages) for user, (_, batch) in pending.items()
@@ -98,7 +100,9 @@ class Driver:
                     self.prompt_tokens += generation.prompt_tokens
                     self.output_tokens += generation.output_tokens
                     self.calls += 1
-                    calls[user] += 1
+                    usage[user]["calls"] += 1
+                    usage[user]["prompt_tokens"] += generation.prompt_tokens
+                    usage[user]["output_tokens"] += generation.output_tokens
                     if generation.error:
                         failed[user] = generation.error
                     outputs[user][i] = generation.text
@@ -109,7 +113,7 @@ class Driver:
                     results[user] = (None, failed[user])
                 else:
                     self._advance(user, conversation, outputs[user], pending, results)
-        return {user: (*results[user], calls[user]) for user in results}
+        return {user: (*results[user], usage[user]) for user in results}
 
     @staticmethod
     def _advance(user, conversation, sent, pending, results):
@@ -150,12 +154,9 @@ def _not_cached(config, missing, users):
         "(shardable: --shard i/n) first")
 
 
-def _generate(config, backend, progress, cached_only=False):
-    started = time.perf_counter()
-    inter, item, _ = load_tables(config)
-    histories = select_users(build_histories(inter, item, config), config)
-    prompts = PromptBuilder(config.style, config.domain, config.template_file)
-    cache = JsonlCache(generations_path(config), GENERATION_KEY)
+def cached_generations(config, cache):
+    """``(records by key, keys of the shipped ones)``: the shipped caches, then every generation cache
+    of the output folder (``cache`` is this shard's)."""
     done = {}
     for path in shipped_caches(config):
         if not os.path.exists(path):
@@ -163,8 +164,24 @@ def _generate(config, backend, progress, cached_only=False):
         done.update(JsonlCache(path, GENERATION_KEY).read())
     shipped_keys = set(done)
     done.update(cache.read(generations_pattern(config)))
+    return done, shipped_keys
+
+
+def keyed_histories(config, backend):
+    """``(prompt builder, [(history, prompt hash)])`` for this shard's users."""
+    inter, item, _ = load_tables(config)
+    histories = select_users(build_histories(inter, item, config), config)
+    prompts = PromptBuilder(config.style, config.domain, config.template_file)
     settings = prompt_settings(prompts, backend, config)
-    keyed = [(h, prompt_hash(h, settings)) for h in histories]
+    return prompts, [(h, prompt_hash(h, settings)) for h in histories]
+
+
+def _generate(config, backend, progress, cached_only=False):
+    started = time.perf_counter()
+    prompts, keyed = keyed_histories(config, backend)
+    histories = [h for h, _ in keyed]
+    cache = JsonlCache(generations_path(config), GENERATION_KEY)
+    done, shipped_keys = cached_generations(config, cache)
     todo = [(h, key) for h, key in keyed if (h.user, key, backend.model_id) not in done]
     if cached_only and todo:
         raise _not_cached(config, len(todo), len(keyed))
@@ -183,12 +200,12 @@ def _generate(config, backend, progress, cached_only=False):
         seconds = (time.perf_counter() - group_started) / len(group)
         records = []
         for history, key in group:
-            text, error, calls = results[history.user]
+            text, error, usage = results[history.user]
             if error:
                 failures.append({"user": history.user, "error": error})
                 continue
             records.append({"user": history.user, "prompt_hash": key, "model": backend.model_id,
-                            "profile": text, "calls": calls, "n_items": len(history.lines),
+                            "profile": text, **usage, "n_items": len(history.lines),
                             "n_dropped": history.n_dropped, "seconds": round(seconds, 3)})
         cache.append(records)
         done.update({cache.key(r): r for r in records})

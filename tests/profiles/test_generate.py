@@ -38,6 +38,14 @@ def test_generates_every_user_then_a_rerun_skips_them(served, openai_server):
     records = {r["user"]: r for r in read_records(generations_path(config()))}
     assert records["u1"]["profile"] == "Preferences: Horror, Sci-Fi, Drama. Behavioural patterns: 11 lines read."
     assert records["u1"]["n_items"] == 3 and records["u1"]["model"] == "tiny"
+    # each record keeps its user's tokens as the server reported them (words, for this server)
+    u1_request = next(r["body"]["messages"] for r in openai_server.requests
+                      if "Heat" in r["body"]["messages"][-1]["content"]
+                      and "Alien" in r["body"]["messages"][-1]["content"])  # u1's history only
+    assert (records["u1"]["calls"], records["u1"]["output_tokens"]) == (1, 9)
+    assert records["u1"]["prompt_tokens"] == sum(len(m["content"].split()) for m in u1_request)
+    assert sum(r["prompt_tokens"] for r in records.values()) == first["prompt_tokens"]
+    assert sum(r["output_tokens"] for r in records.values()) == first["output_tokens"]
     assert [r["user"] for r in read_records(selection_path(config()))] == ["u1", "u2", "u3"]
     sent = len(openai_server.requests)
     second = generate(config(), backend)
