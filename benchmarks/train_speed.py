@@ -2,12 +2,16 @@
 
     python benchmarks/train_speed.py                       # SASRec and BERT4Rec, RecBole's defaults
     python benchmarks/train_speed.py --models SASRec --rounds 3 --batches 4
+    python benchmarks/train_speed.py --models BERT4Rec --dataset beauty --data-path output/data \
+        --config benchmarks/budgets/converged.yaml     # the grid's Beauty setting
 
 For each model, two trainers start from the same weights (one seed): RecBole's model as it is, and a
 copy on the fast path (``recbole_llmkd/fast_path.py``). Each round runs the same ``--batches``
 training batches through both, one optimizer step per batch via RecBole's own
 ``Trainer._train_epoch``, alternating which goes first batch by batch; whole epochs on shared
-cores drift by ±10% from one to the next, interleaved steps do not. Seconds per epoch = the median
+cores drift by ±10% from one to the next, interleaved steps do not. BERT4Rec gets a third trainer,
+the fast path with RecBole's own loss (``full loss``: every masked slot scored, padding included), so
+the gain of scoring only the real masked slots shows on its own. Seconds per epoch = the median
 step time × batches per epoch + one pass of the training data loader (timed once, the same for
 both, since the fast path does not touch data loading). ``speedup`` is the median over rounds of
 the per-round stock/fast ratio of those epoch times; the last line is SASRec's (the target).
@@ -31,17 +35,23 @@ import torch
 from recbole_llmkd.fast_path import apply_fast_path
 from recbole_llmkd.experiment import build_model, prepare_run
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-def build(model, config_dict):
-    """(stock trainer, fast-path trainer with the same weights, training data) at RecBole's defaults."""
+
+def build(model, dataset, config_dict, config_files):
+    """(``{name: trainer}`` with the same weights: stock, fast path and, for BERT4Rec, the fast path
+    with RecBole's full loss; training data; config), at RecBole's defaults unless ``config_files``."""
     from recbole_llmkd.config import get_trainer
 
-    config, _, train, _, _ = prepare_run(model, "ml-100k", config_dict)
+    config, _, train, _, _ = prepare_run(model, dataset, config_dict, config_files)
     stock, _ = build_model(config, train, fast_path=False)
-    fast = copy.deepcopy(stock)
-    apply_fast_path(fast)
+    models = {"stock": stock, "fast_path": copy.deepcopy(stock)}
+    if apply_fast_path(models["fast_path"])["masked_item_loss"]:
+        models["full_loss"] = copy.deepcopy(stock)
+        apply_fast_path(models["full_loss"])
+        del models["full_loss"].calculate_loss  # the instance's masked-slot loss: back to RecBole's
     trainer_class = get_trainer(config["MODEL_TYPE"], model)
-    return trainer_class(config, stock), trainer_class(config, fast), train, config
+    return {name: trainer_class(config, net) for name, net in models.items()}, train, config
 
 
 def loader_seconds(train):
@@ -143,27 +153,27 @@ def profile_step(trainer, batch, repeats):
 
 
 def measure(model, args, common):
-    stock, fast, train, config = build(model, common)
+    trainers, train, config = build(model, args.dataset, common, args.config)
     batches = [batch for _, batch in zip(range(args.batches), train)]
     n_batches = len(train)
     loader_s = loader_seconds(train)
     print(f"{model}: {args.rounds} rounds x {args.batches} batches of {train.batch_size} "
           f"({n_batches} batches/epoch, MAX_ITEM_LIST_LENGTH {config['MAX_ITEM_LIST_LENGTH']}, "
           f"hidden {config['hidden_size']}, {config['n_layers']} layers)", flush=True)
-    seconds = time_rounds({"stock": stock, "fast_path": fast}, batches, args.rounds)
+    seconds = time_rounds(trainers, batches, args.rounds)
 
     def epoch(step_total):
         return step_total / args.batches * n_batches + loader_s
 
     per_round = [epoch(s) / epoch(f) for s, f in zip(seconds["stock"], seconds["fast_path"])]
-    step, parts = profile_step(fast, batches[0], args.profile_repeats)
+    step, parts = profile_step(trainers["fast_path"], batches[0], args.profile_repeats)
     parts["data loading (per batch)"] = loader_s / n_batches
-    return {
-        "stock": epoch(statistics.median(seconds["stock"])),
-        "fast_path": epoch(statistics.median(seconds["fast_path"])),
-        "speedup": statistics.median(per_round),
-        "step": step + parts["data loading (per batch)"], "parts": parts,
-    }
+    result = {name: epoch(statistics.median(seconds[name])) for name in trainers}
+    if "full_loss" in trainers:
+        result["masked_slots_speedup"] = statistics.median(
+            epoch(f) / epoch(m) for f, m in zip(seconds["full_loss"], seconds["fast_path"]))
+    return {**result, "speedup": statistics.median(per_round),
+            "step": step + parts["data loading (per batch)"], "parts": parts}
 
 
 def main(argv=None):
@@ -174,19 +184,31 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5, help="rounds of interleaved timing")
     parser.add_argument("--profile-repeats", type=int, default=5, help="repeats of each profiled part")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    parser.add_argument("--dataset", default="ml-100k", help="RecBole dataset name (default: the bundled ml-100k)")
+    parser.add_argument("--data-path", help="folder holding <dataset>/<dataset>.inter (RecBole's data_path)")
+    parser.add_argument("--config", nargs="*", default=[], metavar="YAML",
+                        help="RecBole config files, e.g. benchmarks/budgets/converged.yaml (default: RecBole's defaults)")
     args = parser.parse_args(argv)
 
+    args.config = [os.path.abspath(path) for path in args.config]  # before the chdir below
+    data_path = os.path.abspath(args.data_path) if args.data_path else None
     work = tempfile.mkdtemp(prefix="train-speed-")
     os.chdir(work)  # RecBole writes ./log and ./saved
     common = {"checkpoint_dir": os.path.join(work, "saved"), "state": "WARNING", "show_progress": False,
               "use_gpu": args.device != "cpu", "epochs": 1}
+    if data_path:
+        common["data_path"] = data_path
     results = {model: measure(model, args, common) for model in args.models}
 
-    print(f"\nml-100k at RecBole's defaults, device={args.device}, torch {torch.__version__}, "
+    setting = " + ".join(os.path.relpath(p, ROOT) for p in args.config) or "RecBole's defaults"
+    print(f"\n{args.dataset} at {setting}, device={args.device}, torch {torch.__version__}, "
           f"threads={torch.get_num_threads()}")
-    print(f"{'model':10s}{'stock s/epoch':>15s}{'fast s/epoch':>14s}{'speedup':>9s}")
+    print(f"{'model':10s}{'stock s/epoch':>15s}{'fast s/epoch':>14s}{'speedup':>9s}"
+          f"{'fast, full loss s/epoch':>25s}{'masked slots only':>19s}")
     for model, r in results.items():
-        print(f"{model:10s}{r['stock']:15.1f}{r['fast_path']:14.1f}{r['speedup']:9.2f}")
+        extra = (f"{r['full_loss']:25.1f}{r['masked_slots_speedup']:19.2f}" if "full_loss" in r
+                 else f"{'-':>25s}{'-':>19s}")
+        print(f"{model:10s}{r['stock']:15.1f}{r['fast_path']:14.1f}{r['speedup']:9.2f}{extra}")
     for model, r in results.items():
         print(f"\none fast-path training step of {model}: {1000 * r['step']:.0f} ms")
         for part, seconds in r["parts"].items():

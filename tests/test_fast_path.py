@@ -3,9 +3,11 @@ rounding wherever no random mask is drawn (training with dropout at 0, evaluatio
 and the KD models; the masks themselves are dropout's (kept with probability 1 − p, scaled by 1/(1 − p))."""
 
 import copy
+import types
 
 import pytest
 import torch
+import torch.nn.functional as F
 from recbole.model.layers import FeedForward
 from recbole.utils import get_model, init_seed
 from torch import nn
@@ -28,7 +30,8 @@ def pair(request, tmp_path_factory):
     init_seed(2020, True)
     stock = get_model(request.param)(config, train._dataset)
     fast = copy.deepcopy(stock)
-    assert apply_fast_path(fast) == {"gelu": config["n_layers"], "dropout": DROPOUTS[request.param]}
+    assert apply_fast_path(fast) == {"gelu": config["n_layers"], "dropout": DROPOUTS[request.param],
+                                     "masked_item_loss": int(request.param.startswith("BERT4Rec"))}
     init_seed(7, True)  # BERT4Rec masks items at random
     return request.param, stock, fast, next(iter(train))
 
@@ -109,11 +112,11 @@ def test_fast_dropout_edge_cases():
 
 def test_only_the_gelu_blocks_change_their_activation():
     block = FeedForward(8, 16, 0.1, "relu", 1e-12)
-    assert apply_fast_path(torch.nn.Sequential(block)) == {"gelu": 0, "dropout": 1}
+    assert apply_fast_path(torch.nn.Sequential(block)) == {"gelu": 0, "dropout": 1, "masked_item_loss": 0}
     gelu_block = FeedForward(8, 16, 0.1, "gelu", 1e-12)
     x = torch.randn(4, 8)
     expected = gelu_block.gelu(x)
-    assert apply_fast_path(torch.nn.Sequential(gelu_block)) == {"gelu": 1, "dropout": 1}
+    assert apply_fast_path(torch.nn.Sequential(gelu_block)) == {"gelu": 1, "dropout": 1, "masked_item_loss": 0}
     assert torch.allclose(gelu_block.intermediate_act_fn(x), expected, atol=1e-6, rtol=0)
 
 
@@ -125,3 +128,32 @@ def test_fast_path_key(value, expected):
 def test_fast_path_key_must_be_a_bool():
     with pytest.raises(ValueError, match="'fast_path' is 'yes'"):
         fast_path_enabled({"fast_path": "yes"})
+
+
+def test_bert4rec_scores_only_the_real_masked_slots(monkeypatch, tmp_path):
+    """The fast loss computes logits for the slots with ``masked_index > 0`` and no others; its value
+    is RecBole's (dropout off)."""
+    from recbole_llmkd import fast_path
+
+    config, _, train, _, _ = build("BERT4Rec", {"MAX_ITEM_LIST_LENGTH": 20, "user_inter_num_interval": "[0,40]",
+                                                "train_batch_size": 64, "checkpoint_dir": str(tmp_path),
+                                                "state": "WARNING"})
+    init_seed(2020, True)
+    stock = without_dropout(get_model("BERT4Rec")(config, train._dataset))
+    fast = copy.deepcopy(stock)
+    apply_fast_path(fast)
+    init_seed(3, True)
+    batch = next(iter(train))
+    real = int((batch[stock.MASK_INDEX] > 0).sum())
+    slots = batch[stock.MASK_INDEX].numel()
+    assert 0 < real < slots  # the batch has padded slots to skip
+    scored = []
+
+    def spy(logits, target):
+        scored.append(tuple(logits.shape))
+        return F.cross_entropy(logits, target)
+
+    monkeypatch.setattr(fast_path, "F", types.SimpleNamespace(cross_entropy=spy))
+    fast_loss = fast.calculate_loss(batch)
+    assert scored == [(real, stock.n_items)]
+    assert fast_loss.item() == pytest.approx(stock.calculate_loss(batch).item(), rel=1e-6)

@@ -82,15 +82,19 @@ class DistillationMixin:
         finally:
             handle.remove()
 
+    def recommendation_loss(self, interaction):
+        """The parent's loss (the fast path may put an equal, cheaper one on the instance)."""
+        return super().calculate_loss(interaction)
+
     def calculate_kd_loss(self, interaction):
         """The combined loss and its parts, from one forward pass through the encoder."""
         if not self.kd_active or self.kd_alpha == 0.0:
-            rec = super().calculate_loss(interaction)
+            rec = self.recommendation_loss(interaction)
             zero = rec.detach().new_zeros(())
             return KDLoss(total=rec, rec=rec, distil=zero, beta=zero, n_profiled=zero, pooled_spread=zero,
                           target_spread=zero)
         with self._capture_encoder_layers() as captured:
-            rec = super().calculate_loss(interaction)
+            rec = self.recommendation_loss(interaction)
         if len(captured) != 1:
             raise RuntimeError(f"expected one encoder pass per loss, got {len(captured)}")
         hidden = captured[0][self.kd_layer]
