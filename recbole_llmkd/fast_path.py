@@ -1,6 +1,6 @@
 """``fast_path``: the same transformer, computed with cheaper kernels on the CPU.
 
-Two replacements, made per model instance (nothing global is patched):
+Three replacements, made per model instance (nothing global is patched):
 
 * **GELU.** RecBole's ``FeedForward.gelu`` computes the exact (erf) GELU as five tensor operations,
   each with its own autograd node. ``torch.nn.functional.gelu`` is the same exact-erf function in one
