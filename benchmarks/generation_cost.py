@@ -44,11 +44,12 @@ def cache_cost(config, backend):
     calls = prompt_tokens = output_tokens = profiles = from_shipped = 0
     seconds = 0.0
     for history, key in keyed:
-        record = done.get((history.user, key, backend.model_id))
+        cache_key = (history.user, key, backend.model_id)
+        record = done.get(cache_key)
         if record is None:
             continue
         profiles += 1
-        from_shipped += (history.user, key, backend.model_id) in shipped_keys
+        from_shipped += cache_key in shipped_keys
         n_prompt, n_output, how = record_tokens(record, history, prompts, backend)
         totals[how] += 1
         calls += record.get("calls", 1)
