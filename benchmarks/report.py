@@ -36,6 +36,11 @@ VARIANT_ORDER = list(DEFAULT_VARIANTS) + [v for v in VARIANTS if v not in DEFAUL
 RECIPE_ORDER = [None] + list(RECIPES)
 # targets built without an LLM: the reviewers' controls and the cheap teacher
 CONTROLS = ("kd_metadata", "kd_random", "kd_itemmean")
+# a verdict needs the paired t-test over seeds below this; the user-level test is shown beside it
+ALPHA = 0.05
+# the distillation issue's bar: a variant that keeps this share of the baseline's mean test NDCG@10
+# and is not significantly worse "does not hurt"
+NO_LOSS_RATIO = 0.98
 
 
 def variant_order(variant):
@@ -147,13 +152,26 @@ def paired_tests(baseline, variant, subset=None):
     return seeds, (float(np.mean(a)), float(np.mean(b))), p_seed, p_user, int(mask.sum())
 
 
+def verdict(relative_change, p_seed, n_seeds):
+    """One word for a paired comparison, decided by the test over seeds (users are not independent
+    replicates of a training run): "better"/"worse" when p < ALPHA; otherwise "same" when the mean
+    keeps NO_LOSS_RATIO of the other's, "same, below 0.98×" when not; "screen" under two seeds."""
+    if n_seeds < 2 or relative_change is None:
+        return "screen"
+    if p_seed is not None and p_seed < ALPHA:
+        return "better" if relative_change > 0 else "worse"
+    return "same" if 1 + relative_change >= NO_LOSS_RATIO else f"same, below {NO_LOSS_RATIO:g}×"
+
+
 def compare(baseline, variant, subset=None):
     seeds, means, p_seed, p_user, n_users = paired_tests(baseline, variant, subset)
     if not seeds:
         return None
     base_mean, var_mean = means
-    return {"seeds": seeds, "metric": TEST_METRIC, "relative_change": float(var_mean / base_mean - 1) if base_mean else None,
-            "p_seed_ttest": p_seed, "p_user_wilcoxon": p_user, "users": n_users}
+    change = float(var_mean / base_mean - 1) if base_mean else None
+    return {"seeds": seeds, "metric": TEST_METRIC, "relative_change": change,
+            "p_seed_ttest": p_seed, "p_user_wilcoxon": p_user, "users": n_users,
+            "verdict": verdict(change, p_seed, len(seeds))}
 
 
 def summarize(runs):
@@ -214,6 +232,11 @@ def _epochs(row):
     return f"{trained} ({', '.join(map(str, row['best_epochs']))})"
 
 
+VERDICT_LEGEND = (f"Verdict (against the baseline; below, the LLM run against a control): better or worse when the "
+                  f"paired t-test over seeds gives p < {ALPHA:g}; otherwise same, with \"below {NO_LOSS_RATIO:g}×\" "
+                  f"when the mean keeps less than {NO_LOSS_RATIO:.0%} of the other's; screen: one seed, no test.")
+
+
 def format_tables(rows):
     lines = ["Validation (what settings are chosen on): best validation NDCG@10 of each run, paired over seeds "
              "with the baseline.", "",
@@ -226,7 +249,7 @@ def format_tables(rows):
                      f"{_p(valid.get('p_seed_ttest'))} | {_epochs(row)} |")
     lines += ["", "Test:", "",
               "| dataset | model | variant | seeds | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | "
-              "ΔNDCG@10 | p (seeds) | p (users) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "ΔNDCG@10 | p (seeds) | p (users) | verdict |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         paired = row.get("paired", {})
         change = paired.get("relative_change")
@@ -234,7 +257,8 @@ def format_tables(rows):
             f"| {row['dataset']} | {row['model']} | {row['variant']} | {len(row['seeds'])} | "
             + " | ".join(_pm(row[m]) for m in METRICS)
             + f" | {_change(change)} | {_p(paired.get('p_seed_ttest'))} | "
-            f"{_p(paired.get('p_user_wilcoxon'))} |")
+            f"{_p(paired.get('p_user_wilcoxon'))} | {paired.get('verdict', '-')} |")
+    lines += ["", VERDICT_LEGEND]
     lines += ["", "| dataset | model | variant | train s/epoch | ratio to baseline | inference s | peak memory MB | "
               "epochs (best) |", "|---|---|---|---:|---:|---:|---:|---|"]
     base_time = {(r["dataset"], r["model"]): r["train_s_per_epoch"][0] for r in rows if r["variant"] == "baseline"}
@@ -248,14 +272,14 @@ def format_tables(rows):
     if control_rows:
         lines += ["", "LLM profiles against the targets built without an LLM (kd paired with each over the seeds both "
                   "have, same recipe; Δ: kd's test NDCG@10 relative to the other's):", "",
-                  "| dataset | model | variant | against | seeds | ΔNDCG@10 | p (seeds) | p (users) |",
-                  "|---|---|---|---|---:|---:|---:|---:|"]
+                  "| dataset | model | variant | against | seeds | ΔNDCG@10 | p (seeds) | p (users) | verdict |",
+                  "|---|---|---|---|---:|---:|---:|---:|---|"]
         for row, control, paired in control_rows:
             change = paired["relative_change"]
             lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {with_recipe(control, row['variant'])} | "
                          f"{len(paired['seeds'])} | "
                          f"{_change(change)} | {_p(paired['p_seed_ttest'])} | "
-                         f"{_p(paired['p_user_wilcoxon'])} |")
+                         f"{_p(paired['p_user_wilcoxon'])} | {paired['verdict']} |")
     subset_rows = [(row, name, entry) for row in rows for name, entry in row.get("subsets", {}).items()]
     if subset_rows:
         lines += ["", "Test users in a subset (cold_target: users whose test item is a cold-start item):", "",

@@ -100,6 +100,30 @@ def test_identical_runs_have_no_test(runs):
     assert kd["paired"]["p_seed_ttest"] is None and kd["paired"]["p_user_wilcoxon"] is None
 
 
+@pytest.mark.parametrize("change, p_seed, n_seeds, expected", [
+    (0.029, 0.025, 5, "better"),
+    (-0.050, 0.049, 3, "worse"),
+    (-0.008, 0.75, 5, "same"),
+    (-0.020, 0.40, 5, "same"),  # exactly 0.98 x the baseline still meets the bar
+    (-0.062, 0.36, 3, "same, below 0.98×"),
+    (0.030, None, 3, "same"),  # identical per-seed values: no test
+    (0.239, None, 1, "screen"),
+])
+def test_verdict_reads_the_seed_test_and_the_bar(change, p_seed, n_seeds, expected):
+    assert report.verdict(change, p_seed, n_seeds) == expected
+
+
+def test_tables_give_each_comparison_a_verdict(runs):
+    rows = report.summarize(runs)
+    paired = rows[1]["paired"]
+    # +0.01, +0.02, +0.03 over three seeds: every user better (p < 1e-4) but p 0.074 over seeds, so "same"
+    assert paired["p_seed_ttest"] == pytest.approx(0.0742, abs=1e-4) and paired["verdict"] == "same"
+    tables = report.format_tables(rows)
+    assert (f"| {paired['relative_change']:+.1%} | 0.074 | <1e-4 | same |") in tables
+    assert "| ml-100k | SASRec | baseline | 3 |" in tables and tables.count("| - | - | - | - |") == 1
+    assert report.VERDICT_LEGEND in tables
+
+
 def test_different_splits_are_refused(runs):
     runs.append(run("kd", 4, [0.1] * 40, split="other"))
     with pytest.raises(report.ReportError, match="different splits"):
