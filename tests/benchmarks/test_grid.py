@@ -54,6 +54,13 @@ def test_a_budget_extends_another(tmp_path):
         grid.budget_files(str(child))
 
 
+def test_the_batch_256_budget_is_the_converged_one_with_bert4recs_batch():
+    converged, b256 = grid.budget_settings("converged"), grid.budget_settings("converged_b256")
+    assert converged["train_batch_size"] == 2048 and b256["train_batch_size"] == 256
+    assert {k: v for k, v in b256.items() if k != "train_batch_size"} == {
+        k: v for k, v in converged.items() if k != "train_batch_size"}
+
+
 @pytest.fixture
 def sleeper():
     """A live process that is not this one, to own claims."""
