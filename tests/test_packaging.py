@@ -23,7 +23,10 @@ from recbole_llmkd.profiles.config import load_config
 from recbole_llmkd.profiles.generate import shipped_caches
 [shipped] = shipped_caches(load_config())
 assert shipped.startswith(sys.argv[1]) and os.path.getsize(shipped) > 100_000, shipped
-print(load_config().max_items)
+from recbole_llmkd.profiles.cache import read_records
+[beauty] = shipped_caches(load_config(dataset="beauty"))
+assert beauty.startswith(sys.argv[1]) and beauty.endswith(".jsonl.gz"), beauty
+print(load_config().max_items, len(read_records(beauty)))
 from recbole_llmkd.presets import preset_file
 assert preset_file("paper").startswith(sys.argv[1])
 """
@@ -43,4 +46,4 @@ def test_installed_package_finds_its_properties(tmp_path):
     out = subprocess.run([sys.executable, "-c", CHECK, str(site)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ["0.1", "mask_itemseq", "profile_emb", "30"]
+    assert out.stdout.split() == ["0.1", "mask_itemseq", "profile_emb", "30", "22363"]

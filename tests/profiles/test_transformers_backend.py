@@ -1,6 +1,7 @@
 """The real packaged SmolLM2-135M-Instruct (GGUF) through transformers; deselect with -m "not llm"."""
 
 import copy
+import os
 
 import pytest
 
@@ -64,19 +65,40 @@ def test_generates_profiles_for_ml100k_users(short_backend, tmp_path):
     assert sorted(r["user"] for r in records) == ["1", "2", "3"] and all(r["profile"] for r in records)
 
 
-def test_shipped_cache_covers_every_ml100k_user_under_the_current_prompts(ml100k_backend):
-    """Guards the shipped profiles: any change to history lines, templates or generation options
-    that would regenerate them fails here first."""
-    config = load_config()
+def shipped_coverage(config, backend):
+    """``(users, users whose current prompt key is in the dataset's shipped cache)``."""
     [path] = shipped_caches(config)
     shipped = {(r["user"], r["prompt_hash"], r["model"]) for r in read_records(path)}
     inter, item, _ = load_tables(config)
     histories = select_users(build_histories(inter, item, config), config)
     prompts = PromptBuilder(config.style, config.domain, config.template_file)
-    settings = prompt_settings(prompts, ml100k_backend, config)
-    keys = {(h.user, prompt_hash(h, settings), ml100k_backend.model_id) for h in histories}
-    assert len(keys) == 943
-    assert keys <= shipped
+    settings = prompt_settings(prompts, backend, config)
+    keys = {(h.user, prompt_hash(h, settings), backend.model_id) for h in histories}
+    return len(keys), len(keys & shipped)
+
+
+def test_shipped_cache_covers_every_ml100k_user_under_the_current_prompts(ml100k_backend):
+    """Guards the shipped profiles: any change to history lines, templates or generation options
+    that would regenerate them fails here first."""
+    assert shipped_coverage(load_config(), ml100k_backend) == (943, 943)
+
+
+BEAUTY = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "amazon-beauty-5core")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(BEAUTY), reason="../shared/data/amazon-beauty-5core is not present")
+def test_shipped_cache_covers_every_beauty_user_under_the_current_prompts(tmp_path):
+    """The same guard for the shipped Beauty profiles (int8 SmolLM2), on the converter's output."""
+    from dataset_converters import convert
+    from recbole_llmkd.profiles.backends import make_backend
+
+    convert("beauty", BEAUTY, tmp_path)
+    config = load_config(dataset="beauty", data_path=str(tmp_path))
+    assert config.dtype == "int8" and config.shipped_cache == ["beauty-smollm2-short-int8.jsonl.gz"]
+    backend = make_backend(config)  # the prompt key needs the backend's settings, not its weights
+    assert shipped_coverage(config, backend) == (22363, 22363)
+    assert backend._model is None
 
 
 @pytest.fixture(scope="module")
