@@ -6,7 +6,7 @@ users' held-out (validation) items? See ``recbole_llmkd.profiles.check``.
 Builds each source's ``.user`` file the way the grid does (``benchmarks/grid.py``: llm, metadata,
 random, itemmean; cached under ``--work``), runs the check on it and writes
 ``results/teacher_check.json`` and ``results/teacher_check.md`` (one row per dataset × source;
-rows of datasets not run this time are kept).
+the rows of pairs not checked this time are kept).
 """
 
 import argparse
@@ -47,6 +47,14 @@ def format_rows(rows):
     return "\n".join(lines) + "\n"
 
 
+def merge_rows(previous, checked):
+    """The table's rows: this run's, and every earlier row of a dataset x source it did not check
+    (a source skipped this time keeps its earlier row), sorted by dataset, then source."""
+    done = {(r["dataset"], r["source"]) for r in checked}
+    rows = [r for r in previous if (r["dataset"], r["source"]) not in done] + list(checked)
+    return sorted(rows, key=lambda r: (r["dataset"], SOURCES.index(r["source"])))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=sorted(DATASETS), help="datasets to check")
@@ -60,10 +68,11 @@ def main(argv=None):
     from recbole_llmkd.files import write_text_atomic
 
     path = os.path.join(args.results, "teacher_check.json")
-    rows = []
+    previous = []
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
-            rows = [r for r in json.load(f) if r["dataset"] not in args.datasets]
+            previous = json.load(f)
+    rows = []
     for dataset in args.datasets:
         for source in args.sources:
             try:
@@ -77,7 +86,7 @@ def main(argv=None):
                          "command": f"python benchmarks/teacher_check.py --datasets {dataset} --sources {source}"})
             print(f"{dataset} {source}: lift {result['lift']:.2f} {result['lift_ci95']} ({result['seconds']} s)",
                   flush=True)
-    rows.sort(key=lambda r: (r["dataset"], SOURCES.index(r["source"])))
+    rows = merge_rows(previous, rows)
     os.makedirs(args.results, exist_ok=True)
     write_text_atomic(path, json.dumps(rows, indent=2) + "\n")
     table = format_rows(rows)

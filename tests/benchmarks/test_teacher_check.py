@@ -1,0 +1,48 @@
+"""benchmarks/teacher_check.py: one row per dataset x source, earlier rows kept unless rechecked."""
+
+import json
+
+import pytest
+
+from benchmarks import teacher_check
+
+
+def row(dataset, source, lift):
+    return {"dataset": dataset, "source": source, "users": 10, "ndcg@10": 0.02, "ndcg@10_shuffled": 0.01,
+            "lift": lift, "lift_ci95": [lift - 0.5, lift + 0.5], "verdict": "signal: ...",
+            "lift_interaction_knn": 3.0}
+
+
+@pytest.mark.parametrize("checked, expected", [
+    # a new source of a dataset already in the table: the dataset's other rows stay
+    ([row("beauty", "llm", 1.3)], [("beauty", "llm", 1.3), ("beauty", "metadata", 3.9), ("beauty", "random", 1.0),
+                                   ("ml-100k", "llm", 1.1)]),
+    # a recheck replaces its own row only
+    ([row("ml-100k", "llm", 1.2)], [("beauty", "metadata", 3.9), ("beauty", "random", 1.0), ("ml-100k", "llm", 1.2)]),
+    # nothing checked (every source skipped): the table is unchanged
+    ([], [("beauty", "metadata", 3.9), ("beauty", "random", 1.0), ("ml-100k", "llm", 1.1)]),
+])
+def test_merge_keeps_the_rows_it_did_not_recheck(checked, expected):
+    previous = [row("ml-100k", "llm", 1.1), row("beauty", "random", 1.0), row("beauty", "metadata", 3.9)]
+    merged = teacher_check.merge_rows(previous, checked)
+    assert [(r["dataset"], r["source"], r["lift"]) for r in merged] == expected
+
+
+@pytest.mark.slow
+def test_checking_one_source_rewrites_its_row_and_keeps_the_others(tmp_path, monkeypatch):
+    """A real check of ml-100k's genre-share profiles beside an earlier table of other rows."""
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "results"
+    results.mkdir()
+    earlier = [row("beauty", "metadata", 3.9), row("ml-100k", "llm", 1.1), row("ml-100k", "metadata", 99.0)]
+    (results / "teacher_check.json").write_text(json.dumps(earlier))
+    teacher_check.main(["--datasets", "ml-100k", "--sources", "metadata", "--permutations", "2",
+                        "--work", str(tmp_path / "work"), "--results", str(results)])
+    rows = json.loads((results / "teacher_check.json").read_text())
+    assert [(r["dataset"], r["source"]) for r in rows] == [("beauty", "metadata"), ("ml-100k", "llm"),
+                                                            ("ml-100k", "metadata")]
+    fresh = rows[2]
+    assert fresh["users"] == 943 and fresh["lift"] != 99.0 and fresh["lift"] > 1.0
+    assert fresh["command"] == "python benchmarks/teacher_check.py --datasets ml-100k --sources metadata"
+    table = (results / "teacher_check.md").read_text().splitlines()
+    assert len(table) == 2 + 3 and table[2].startswith("| beauty | metadata | 10 | 0.0200 | 0.0100 | 3.90 (3.40-4.40) |")
