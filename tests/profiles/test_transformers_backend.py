@@ -8,10 +8,11 @@ import pytest
 from recbole_llmkd.profiles.cache import read_records
 from recbole_llmkd.profiles.config import load_config
 from recbole_llmkd.profiles.generate import (
-    generations_path, prompt_hash, prompt_settings, run_generate, select_users, shipped_caches,
+    generations_path, keyed_histories, prompt_settings, run_generate, shipped_caches,
 )
 from recbole_llmkd.profiles.history import build_histories, load_tables
 from recbole_llmkd.profiles.prompts import PromptBuilder
+from tests.dataset_converters.test_amazon_beauty import BEAUTY
 
 pytestmark = pytest.mark.llm
 
@@ -69,11 +70,8 @@ def shipped_coverage(config, backend):
     """``(users, users whose current prompt key is in the dataset's shipped cache)``."""
     [path] = shipped_caches(config)
     shipped = {(r["user"], r["prompt_hash"], r["model"]) for r in read_records(path)}
-    inter, item, _ = load_tables(config)
-    histories = select_users(build_histories(inter, item, config), config)
-    prompts = PromptBuilder(config.style, config.domain, config.template_file)
-    settings = prompt_settings(prompts, backend, config)
-    keys = {(h.user, prompt_hash(h, settings), backend.model_id) for h in histories}
+    _, keyed = keyed_histories(config, backend)  # the keys generate looks up
+    keys = {(h.user, key, backend.model_id) for h, key in keyed}
     return len(keys), len(keys & shipped)
 
 
@@ -81,9 +79,6 @@ def test_shipped_cache_covers_every_ml100k_user_under_the_current_prompts(ml100k
     """Guards the shipped profiles: any change to history lines, templates or generation options
     that would regenerate them fails here first."""
     assert shipped_coverage(load_config(), ml100k_backend) == (943, 943)
-
-
-BEAUTY = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "amazon-beauty-5core")
 
 
 @pytest.mark.slow
