@@ -24,7 +24,14 @@ Variants (the KD ones use the model's kd_* defaults, i.e. the paper's, unless li
 * ``kd_itemmean``: toward the mean sentence embedding of the user's training items' texts, reduced
   like the LLM profiles (``recbole_llmkd.profiles.item_mean``: the cheap teacher, no LLM);
 * ``kd_beta10``, ``kd_alpha01``: ablations of the known problem, the uncapped dynamic β
-  (``kd_beta_max: 10``; ``kd_alpha: 0.1``), on the LLM profiles.
+  (``kd_beta_max: 10``; ``kd_alpha: 0.1``), on the LLM profiles;
+* ``kd_shuffled``: toward the LLM profile vectors permuted across users (seed 0): the same vectors,
+  none its own user's (the control for the teacher's content);
+* ``kd_schedule``: the KD model and trainer exactly as the recipe has them (LLM profile file loaded,
+  same stage switch, optimizer rebuild and patience reset) with ``kd_alpha: 0``: stage 1 trains on
+  ``L_rec`` alone (the control for the two-stage schedule, without distillation);
+* ``kd_random_single``, ``kd_metadata_single``: distillation for the whole run (``kd_stages: 1``:
+  no switch, no optimizer rebuild, no patience reset), toward the random / genre-text targets.
 
 A KD variant may end in ``-<recipe>`` (``kd-reg``, ``kd_metadata-nce``): the recipe's kd_* keys
 (``RECIPES``) replace the model's defaults for that run; the name without a recipe trains with
@@ -61,13 +68,17 @@ VARIANTS = {
     "kd_itemmean": ("itemmean", {}),
     "kd_beta10": ("llm", {"kd_beta_max": 10.0}),
     "kd_alpha01": ("llm", {"kd_alpha": 0.1}),
+    "kd_shuffled": ("shuffled", {}),
+    "kd_schedule": ("llm", {"kd_alpha": 0.0}),
+    "kd_random_single": ("random", {"kd_stages": 1}),
+    "kd_metadata_single": ("metadata", {"kd_stages": 1}),
 }
 # Distillation recipes: a KD variant named ``<variant>-<recipe>`` (``kd_metadata-reg``) trains with
 # these kd_* keys on top of the model's defaults. Every recipe spells out all of its keys, so a
 # recipe's runs mean the same thing whatever the shipped defaults are when they are read.
 PAPER_KD = {"kd_alpha": 0.4, "kd_dynamic_scale": True, "kd_beta_max": None, "kd_direction": "profile_to_hidden",
             "kd_projection": "learned", "kd_loss": "mse", "kd_standardize": False, "kd_reset_optimizer": False,
-            "kd_aggregation": "mean", "kd_layer": -1}
+            "kd_aggregation": "mean", "kd_layer": -1, "kd_stages": 2}
 # a regressor from the pooled state predicts the fixed, standardised profile; fixed weight α
 REGRESSOR_KD = {**PAPER_KD, "kd_direction": "hidden_to_profile", "kd_standardize": True, "kd_alpha": 0.1,
                 "kd_dynamic_scale": False, "kd_reset_optimizer": True}
@@ -254,6 +265,11 @@ def profile_dir(work, dataset, source):
     return os.path.join(work, dataset, source)
 
 
+# grid source -> the recbole_llmkd.profiles.sources name that builds it
+PROFILE_SOURCES = {"llm": "llm", "metadata": "metadata", "itemmean": "item_mean", "random": "random",
+                   "shuffled": "shuffled"}
+# the sources written from another source's .user file: random copies its users and dims, shuffled permutes its vectors
+REFERENCE_SOURCE = {"random": "metadata", "shuffled": "llm"}
 PROFILE_WAIT_SECONDS = 10  # how often a grid waiting for another's profile build looks again
 
 
@@ -284,16 +300,16 @@ def _build_profile_file(work, dataset, source, data_path, allow_generate, log, o
 
     if dataset not in DATASETS:
         raise GridError(f"unknown dataset {dataset!r}; the grid knows {sorted(DATASETS)}")
-    if source not in ("llm", "metadata", "random", "itemmean"):
-        raise GridError(f"unknown profile source {source!r}")
+    if source not in PROFILE_SOURCES:
+        raise GridError(f"unknown profile source {source!r}; expected one of {', '.join(PROFILE_SOURCES)}")
     spec = DATASETS[dataset]
     cut = spec.temporal[0] if spec.temporal else None  # temporal: profiles from training (pre-valid-cut) data only
     config = load_config([], dataset=spec.source, data_path=data_path, output_dir=out, cut_quantile=cut,
                          user_file=user_file)
-    reference = build_profile_file(work, dataset, "metadata", data_path, allow_generate, log) \
-        if source == "random" else None
+    reference = build_profile_file(work, dataset, REFERENCE_SOURCE[source], data_path, allow_generate, log) \
+        if source in REFERENCE_SOURCE else None
     try:
-        build_from_source(config, "item_mean" if source == "itemmean" else source, allow_generate=allow_generate,
+        build_from_source(config, PROFILE_SOURCES[source], allow_generate=allow_generate,
                           reference_file=reference)
     except ProfilesNotCached as error:
         raise GridError(f"{error}, or pass --allow-generate") from None

@@ -9,10 +9,19 @@ the relative change of the mean and two paired tests on NDCG@10,
 
 * by seed: a paired t-test over the seeds both have (``scipy.stats.ttest_rel``);
 * by user: a Wilcoxon signed-rank test over the test users, each user's NDCG@10 averaged over
-  those seeds (``scipy.stats.wilcoxon``; users whose two values tie carry no information).
+  those seeds (``scipy.stats.wilcoxon``; users whose two values tie carry no information);
+* unpaired, beside them: Welch's t-test over all seeds of each group (``ttest_ind(equal_var=False)``).
+
+The attribution table (:data:`ATTRIBUTION`) asks, per dataset × model, where a gain comes from:
+the schedule alone (``kd_schedule``), the distillation term as a plain regulariser (``*_single``),
+the teacher's content (``kd_shuffled``, ``kd_metadata`` against ``kd_random``). Its p-values over
+seeds are Holm-adjusted across every comparison the table holds, and its verdicts read the
+adjusted value.
 
 Runs are compared only when their split fingerprints match (same training sequences, same test
-targets); a mismatch is an error naming the runs.
+targets); a mismatch is an error naming the runs. The seeds of one cell are pooled only when they
+were run from the same commit (``git_commit`` in the run JSON; runs written before it was recorded
+count as one "unrecorded" commit); ``--allow-mixed`` pools them anyway and the tables say which.
 """
 
 import argparse
@@ -38,6 +47,26 @@ RECIPE_ORDER = [None] + list(RECIPES)
 CONTROLS = ("kd_metadata", "kd_random", "kd_itemmean")
 # a verdict needs the paired t-test over seeds below this; the user-level test is shown beside it
 ALPHA = 0.05
+# Where does a gain come from? (variant, against, question): base names, each trained with the
+# shipped recipe (ATTRIBUTION_RECIPE: kd_schedule-nce against baseline, ...). These are the headline
+# comparisons: the Holm correction runs across every one of them the runs hold.
+ATTRIBUTION_RECIPE = "nce"
+ATTRIBUTION = (
+    ("kd", "baseline", "shipped recipe, LLM profiles: any gain?"),
+    ("kd_random", "baseline", "shipped recipe, random vectors: any gain?"),
+    ("kd_metadata", "baseline", "shipped recipe, genre/category text: any gain?"),
+    ("kd_schedule", "baseline", "schedule alone (restart, extra patience), no distillation: any gain?"),
+    ("kd_random", "kd_schedule", "distillation toward random vectors on top of the schedule"),
+    ("kd_metadata", "kd_schedule", "distillation toward the genre/category text on top of the schedule"),
+    ("kd", "kd_schedule", "distillation toward the LLM profiles on top of the schedule"),
+    ("kd_random_single", "baseline", "single stage, random target (a plain regulariser): any gain?"),
+    ("kd_metadata_single", "baseline", "single stage, genre/category target: any gain?"),
+    ("kd_random_single", "kd_random", "single stage against two stages, random target"),
+    ("kd_metadata_single", "kd_metadata", "single stage against two stages, genre/category target"),
+    ("kd_metadata", "kd_random", "teacher content: genre/category text against random vectors"),
+    ("kd", "kd_shuffled", "teacher content: LLM profiles against the same vectors shuffled across users"),
+    ("kd_shuffled", "kd_random", "geometry: shuffled LLM vectors against random vectors"),
+)
 # the distillation issue's bar: a variant that keeps this share of the baseline's mean test NDCG@10
 # and is not significantly worse "does not hurt"
 NO_LOSS_RATIO = 0.98
@@ -57,6 +86,37 @@ def with_recipe(base, variant):
 
 class ReportError(RuntimeError):
     pass
+
+
+UNRECORDED = "unrecorded"  # the commit of a run written before run JSONs recorded it
+
+
+def run_commit(run):
+    commit = run.get("git_commit") or UNRECORDED
+    return commit + ("+dirty" if run.get("git_dirty") else "")
+
+
+def short_commit(commit):
+    """``run_commit``'s value with the hash cut to 12 characters (``abcdef012345+dirty``)."""
+    head, plus, rest = commit.partition("+")
+    return (head if head == UNRECORDED else head[:12]) + plus + rest
+
+
+def check_commits(groups, allow_mixed=False):
+    """``{cell: sorted commits}`` of the cells whose seeds come from more than one commit; an error
+    naming them unless ``allow_mixed``."""
+    mixed = {}
+    for key, seeds in groups.items():
+        commits = sorted({run_commit(run) for run in seeds.values()})
+        if len(commits) > 1:
+            mixed[key] = commits
+    if mixed and not allow_mixed:
+        raise ReportError("seeds run from different commits would be pooled (pass --allow-mixed to pool them "
+                          "anyway): " + "; ".join(
+                              f"{'/'.join(key)}: " + ", ".join(
+                                  f"{short_commit(c)} (seeds {', '.join(str(s) for s, r in sorted(groups[key].items()) if run_commit(r) == c)})"
+                                  for c in commits) for key, commits in mixed.items()))
+    return mixed
 
 
 def load_runs(results, budget):
@@ -152,6 +212,29 @@ def paired_tests(baseline, variant, subset=None):
     return seeds, (float(np.mean(a)), float(np.mean(b))), p_seed, p_user, int(mask.sum())
 
 
+def welch(baseline, variant):
+    """Welch's unpaired t-test of test NDCG@10 over all seeds of each group (None under 2 each)."""
+    from scipy import stats
+
+    a = [metric_value(run, TEST_METRIC) for run in baseline.values()]
+    b = [metric_value(run, TEST_METRIC) for run in variant.values()]
+    if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
+        return None
+    return float(stats.ttest_ind(b, a, equal_var=False).pvalue)
+
+
+def holm(p_values):
+    """Holm's step-down adjustment of ``p_values`` (None entries stay None and are not counted)."""
+    present = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted = [None] * len(p_values)
+    running = 0.0
+    m = len(present)
+    for rank, (p, i) in enumerate(present):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
 def verdict(relative_change, p_seed, n_seeds):
     """One word for a paired comparison, decided by the test over seeds (users are not independent
     replicates of a training run): "better"/"worse" when p < ALPHA; otherwise "same" when the mean
@@ -170,13 +253,50 @@ def compare(baseline, variant, subset=None):
     base_mean, var_mean = means
     change = float(var_mean / base_mean - 1) if base_mean else None
     return {"seeds": seeds, "metric": TEST_METRIC, "relative_change": change,
-            "p_seed_ttest": p_seed, "p_user_wilcoxon": p_user, "users": n_users,
-            "verdict": verdict(change, p_seed, len(seeds))}
+            "p_seed_ttest": p_seed, "p_user_wilcoxon": p_user, "p_seed_welch": welch(baseline, variant),
+            "users": n_users, "verdict": verdict(change, p_seed, len(seeds))}
 
 
-def summarize(runs):
+def best_in_stage_two(run):
+    """Whether a KD run's tested (best validation) epoch came after its stage switch (None for a
+    run without stages)."""
+    history = run.get("kd_history")
+    if not history or run.get("best_epoch") is None:
+        return None
+    switch = next((h["epoch"] for h in history if h["stage"] == 2), None)
+    return switch is not None and run["best_epoch"] >= switch
+
+
+def attribution(groups):
+    """The :data:`ATTRIBUTION` comparisons the runs hold, Holm-adjusted across all of them."""
+    rows = []
+    for dataset, model in sorted({(d, m) for d, m, _ in groups}):
+        for base, against, question in ATTRIBUTION:
+            variant = f"{base}-{ATTRIBUTION_RECIPE}"
+            other = "baseline" if against == "baseline" else f"{against}-{ATTRIBUTION_RECIPE}"
+            if (dataset, model, variant) in groups and (dataset, model, other) in groups:
+                paired = compare(groups[(dataset, model, other)], groups[(dataset, model, variant)])
+                if paired is None:
+                    continue
+                runs = groups[(dataset, model, variant)]
+                stage_two = [best_in_stage_two(runs[s]) for s in sorted(runs)]
+                rows.append({"dataset": dataset, "model": model, "variant": variant, "against": other,
+                             "question": question, "seeds_variant": sorted(runs),
+                             "seeds_against": sorted(groups[(dataset, model, other)]),
+                             "epochs": [runs[s]["epochs_trained"] for s in sorted(runs)],
+                             "best_epochs": [runs[s]["best_epoch"] for s in sorted(runs)],
+                             "best_in_stage_two": sum(1 for b in stage_two if b) if any(
+                                 b is not None for b in stage_two) else None, **paired})
+    for row, adjusted in zip(rows, holm([r["p_seed_ttest"] for r in rows])):
+        row["p_seed_holm"] = adjusted
+        row["verdict_holm"] = verdict(row["relative_change"], adjusted, len(row["seeds"]))
+    return rows
+
+
+def summarize(runs, allow_mixed=False):
     check_splits(runs)
     groups = group(runs)
+    mixed = check_commits(groups, allow_mixed)
     rows = []
     for (dataset, model, variant) in sorted(groups, key=lambda k: (k[0], k[1], variant_order(k[2]))):
         seeds_runs = groups[(dataset, model, variant)]
@@ -192,6 +312,9 @@ def summarize(runs):
         row["valid_ndcg@10"] = mean_std([valid_value(r) for r in runs_list])
         row["epochs"] = [r["epochs_trained"] for r in runs_list]
         row["best_epochs"] = [r["best_epoch"] for r in runs_list]
+        row["commits"] = sorted({run_commit(r) for r in runs_list})
+        if (dataset, model, variant) in mixed:
+            row["mixed_commits"] = True
         baseline = groups.get((dataset, model, "baseline"))
         if variant != "baseline" and baseline:
             paired = compare(baseline, seeds_runs)
@@ -237,7 +360,32 @@ VERDICT_LEGEND = (f"Verdict (against the baseline; below, the LLM run against a 
                   f"when the mean keeps less than {NO_LOSS_RATIO:.0%} of the other's; screen: one seed, no test.")
 
 
-def format_tables(rows):
+def _seeds(values):
+    return ", ".join(map(str, values))
+
+
+def format_attribution(rows):
+    """The attribution table: each comparison with its paired, unpaired and Holm-adjusted p."""
+    if not rows:
+        return []
+    lines = ["", "Where the gain comes from (test NDCG@10; Δ: the variant against the other over the seeds both "
+             "have; p: paired t-test over seeds, Wilcoxon over users, Welch's unpaired t-test over all seeds of each; "
+             f"Holm: the paired p adjusted across the {len(rows)} comparisons of this table, which the verdict reads; "
+             "stage 2: runs whose tested epoch came after the stage switch):", "",
+             "| dataset | model | variant | against | seeds | ΔNDCG@10 | p (seeds) | p (users) | p (Welch) | "
+             "p (Holm) | verdict (Holm) | epochs (best) | best in stage 2 | question |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|"]
+    for row in rows:
+        stage_two = "-" if row["best_in_stage_two"] is None else f"{row['best_in_stage_two']}/{len(row['seeds_variant'])}"
+        lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {row['against']} | "
+                     f"{len(row['seeds'])} | {_change(row['relative_change'])} | {_p(row['p_seed_ttest'])} | "
+                     f"{_p(row['p_user_wilcoxon'])} | {_p(row['p_seed_welch'])} | {_p(row['p_seed_holm'])} | "
+                     f"{row['verdict_holm']} | {_seeds(row['epochs'])} ({_seeds(row['best_epochs'])}) | "
+                     f"{stage_two} | {row['question']} |")
+    return lines
+
+
+def format_tables(rows, attribution_rows=()):
     lines = ["Validation (what settings are chosen on): best validation NDCG@10 of each run, paired over seeds "
              "with the baseline.", "",
              "| dataset | model | variant | seeds | valid NDCG@10 | Δvalid | p (seeds) | epochs (best) |",
@@ -249,7 +397,8 @@ def format_tables(rows):
                      f"{_p(valid.get('p_seed_ttest'))} | {_epochs(row)} |")
     lines += ["", "Test:", "",
               "| dataset | model | variant | seeds | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | "
-              "ΔNDCG@10 | p (seeds) | p (users) | verdict |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "ΔNDCG@10 | p (seeds) | p (users) | p (Welch) | verdict |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         paired = row.get("paired", {})
         change = paired.get("relative_change")
@@ -257,8 +406,14 @@ def format_tables(rows):
             f"| {row['dataset']} | {row['model']} | {row['variant']} | {len(row['seeds'])} | "
             + " | ".join(_pm(row[m]) for m in METRICS)
             + f" | {_change(change)} | {_p(paired.get('p_seed_ttest'))} | "
-            f"{_p(paired.get('p_user_wilcoxon'))} | {paired.get('verdict', '-')} |")
+            f"{_p(paired.get('p_user_wilcoxon'))} | {_p(paired.get('p_seed_welch'))} | {paired.get('verdict', '-')} |")
     lines += ["", VERDICT_LEGEND]
+    mixed = [row for row in rows if row.get("mixed_commits")]
+    if mixed:
+        lines += ["", "Pooled with --allow-mixed: these rows' seeds were run from different commits: "
+                  + "; ".join(f"{r['dataset']}/{r['model']}/{r['variant']} ({', '.join(short_commit(c) for c in r['commits'])})"
+                              for r in mixed) + "."]
+    lines += format_attribution(list(attribution_rows))
     lines += ["", "| dataset | model | variant | train s/epoch | ratio to baseline | inference s | peak memory MB | "
               "epochs (best) |", "|---|---|---|---:|---:|---:|---:|---|"]
     base_time = {(r["dataset"], r["model"]): r["train_s_per_epoch"][0] for r in rows if r["variant"] == "baseline"}
@@ -345,22 +500,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=os.path.join(ROOT, "results"), help="folder holding runs/<budget>/")
     parser.add_argument("--budget", default="cpu", help="which runs to report (benchmarks/budgets/<name>.yaml)")
+    parser.add_argument("--allow-mixed", action="store_true",
+                        help="pool a cell's seeds even when they were run from different commits (the tables say which)")
     args = parser.parse_args(argv)
     runs = load_runs(args.results, args.budget)
     if not runs:
         raise ReportError(f"no runs in {os.path.join(args.results, 'runs', args.budget)}: run benchmarks/grid.py first")
-    rows = summarize(runs)
+    rows = summarize(runs, allow_mixed=args.allow_mixed)
+    attribution_rows = attribution(group(runs))
     out = os.path.join(args.results, args.budget)
     os.makedirs(out, exist_ok=True)
     from recbole_llmkd.files import write_text_atomic
 
     write_text_atomic(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")
-    tables = format_tables(rows)
+    write_text_atomic(os.path.join(out, "attribution.json"), json.dumps(attribution_rows, indent=2) + "\n")
+    tables = format_tables(rows, attribution_rows)
     write_text_atomic(os.path.join(out, "tables.md"), tables)
     plot_ndcg_per_seed(rows, runs, os.path.join(out, "ndcg_per_seed.png"))
     plot_train_overhead(rows, os.path.join(out, "train_time.png"))
     print(tables)
-    print(f"written: {out}/summary.json, tables.md, ndcg_per_seed.png, train_time.png ({len(runs)} runs)")
+    print(f"written: {out}/summary.json, attribution.json, tables.md, ndcg_per_seed.png, train_time.png "
+          f"({len(runs)} runs)")
     return rows
 
 

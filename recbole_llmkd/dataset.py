@@ -40,6 +40,11 @@ class KDSequentialDataset(SequentialDataset):
         super()._get_field_from_config()
         self.profile_field = self.config["kd_profile_field"]
 
+    @property
+    def profile_user_file(self):
+        """The ``.user`` file the profiles were loaded from (None before loading)."""
+        return getattr(self, "_profile_path", None)
+
     def profile_file_path(self, token, dataset_path):
         path = self.config["kd_profile_file"]
         return os.fspath(path) if path else os.path.join(dataset_path, f"{token}.user")

@@ -19,7 +19,11 @@ and ``evaluate``) with the trainer subclass of :mod:`recbole_llmkd.measure`, and
   convergence curve;
 * the KD trainer's per-epoch ``L_rec``, ``L_distil``, ``β`` and spreads (``kd_history``);
 * ``fast_path_parts``: what ``fast_path`` replaced (``{"gelu": n, "dropout": m}``; ``{}`` when off).
-  Runs written before the fast dropout existed lack the key: their fast path was the GELU alone.
+  Runs written before the fast dropout existed lack the key: their fast path was the GELU alone;
+* provenance (:func:`provenance`): ``git_commit`` and ``git_dirty`` of the checkout the package was
+  imported from, ``profile_file`` and ``profile_sha256`` of the ``.user`` file a KD model trained
+  toward (None for a baseline), and in ``environment`` the versions of the packages that compute.
+  Runs written before these keys existed lack them.
 
 ``epoch_line``, when given, receives one short line per evaluated epoch (the main job prints them),
 and ``quiet_console`` keeps RecBole's INFO logging (config dump, per-epoch metrics) out of the
@@ -28,8 +32,10 @@ console while its log file still receives it.
 
 import hashlib
 import logging
+import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from logging import getLogger
@@ -102,11 +108,64 @@ def cpu_description(cpuinfo="/proc/cpuinfo"):
     return f"{name} ({present})" if present else name
 
 
+VERSIONED_PACKAGES = ("torch", "recbole", "numpy", "scipy", "pandas", "recbole-llmkd")
+
+
+def package_versions(names=VERSIONED_PACKAGES):
+    """``{distribution: version}`` of ``names`` as installed (None: not installed)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state(folder=None):
+    """``(commit, dirty)`` of the git checkout holding ``folder`` (default: this package's source),
+    or ``(None, None)`` outside one (an installed wheel). Dirty: a tracked file differs from the
+    commit; untracked files (run outputs) do not count."""
+    folder = folder or os.path.dirname(os.path.abspath(__file__))
+
+    def git(*args):
+        return subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True, timeout=30, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit, dirty
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def provenance(dataset):
+    """What a run's numbers depend on beyond its config: the code's commit (and whether the
+    checkout had uncommitted changes) and, for a KD model, the path and sha256 of the profile
+    ``.user`` file its dataset loaded (``dataset``: the RecBole dataset the model was built on)."""
+    commit, dirty = git_state()
+    profile_path = getattr(dataset, "profile_user_file", None)
+    return {"git_commit": commit, "git_dirty": dirty,
+            "profile_file": os.path.abspath(profile_path) if profile_path else None,
+            "profile_sha256": file_sha256(profile_path) if profile_path else None}
+
+
 def environment():
     import recbole
 
     return {"python": platform.python_version(), "torch": torch.__version__, "recbole": recbole.__version__,
-            "numpy": np.__version__, "machine": platform.machine(), "processor": platform.processor(),
+            "numpy": np.__version__, "packages": package_versions(),
+            "machine": platform.machine(), "processor": platform.processor(),
             "cpu": cpu_description(),
             "cpu_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
@@ -168,8 +227,9 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
     (JSON-ready) with ``test_result``, ``best_valid_result``, timings, per-user test metrics, the
     split fingerprint and the effective config of the keys that matter for comparing runs."""
     progress = {} if show_progress is None else {"show_progress": bool(show_progress)}
-    config, _, train_data, valid_data, test_data = prepare_run(
+    config, data, train_data, valid_data, test_data = prepare_run(
         model, dataset, {**(config_dict or {}), **progress}, config_file_list, log=True, quiet_console=quiet_console)
+    run_provenance = provenance(data)  # before training: the file the dataset just loaded
     net, fast_path_parts = build_model(config, train_data)
     trainer = measured_trainer(get_trainer(config["MODEL_TYPE"], config["model"]))(config, net)
     logger = getLogger()
@@ -231,6 +291,7 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
         "peak_memory_mb": round(peak_memory_mb(config["device"]), 1),
         "kd_history": getattr(trainer, "kd_history", None),
         "fast_path_parts": fast_path_parts,
+        **run_provenance,
         "environment": environment(),
         "device": str(config["device"]),
     }

@@ -4,6 +4,9 @@
 * Stage 2, epochs ``kd_epochs .. epochs-1``: ``L_rec`` alone (fine-tuning); the distillation head
   is out of the graph and gets no gradient. ``epochs`` is the total of both stages;
   ``kd_epochs: ~`` means half of it.
+* ``kd_stages: 1`` trains with the combined loss for the whole run: no switch, no optimizer
+  rebuild, no patience reset, RecBole's early stopping exactly as for the parent model (the
+  distillation term as a plain regulariser; ``kd_epochs`` is not read).
 
 Choices (documented in the README too):
 
@@ -33,11 +36,16 @@ from recbole_llmkd.model.distillation import config_bool
 class KDTrainer(Trainer):
     def __init__(self, config, model):
         super().__init__(config, model)
+        stages = config["kd_stages"]
+        if isinstance(stages, bool) or not isinstance(stages, int) or stages not in (1, 2):
+            raise ValueError(f"config key 'kd_stages' is {stages!r}; expected 2 (distil, then fine-tune on L_rec) "
+                             "or 1 (distil for the whole run)")
+        self.kd_single_stage = stages == 1
         kd_epochs = config["kd_epochs"]
         if kd_epochs is not None and (isinstance(kd_epochs, bool) or not isinstance(kd_epochs, int)):
             raise ValueError(f"config key 'kd_epochs' is {kd_epochs!r}; expected a whole number of epochs or ~")
         self.kd_epochs = self.epochs // 2 if kd_epochs is None else kd_epochs
-        if kd_epochs is None and self.kd_epochs == 0:
+        if kd_epochs is None and self.kd_epochs == 0 and not self.kd_single_stage:
             raise ValueError(
                 f"config key 'kd_epochs' is ~ (half of epochs), which is 0 with epochs={self.epochs}: "
                 "distillation would never run; train for 2 or more epochs, or set kd_epochs: 0 to train "
@@ -53,6 +61,8 @@ class KDTrainer(Trainer):
         self.kd_history = []  # one dict per trained epoch: stage and mean loss parts
 
     def kd_stage(self, epoch_idx):
+        if self.kd_single_stage:
+            return 1
         if self.kd_switch_epoch is not None and epoch_idx >= self.kd_switch_epoch:
             return 2
         return 1 if epoch_idx < self.kd_epochs else 2
@@ -69,6 +79,9 @@ class KDTrainer(Trainer):
         )
 
     def _update_stage(self, epoch_idx):
+        if self.kd_single_stage:
+            self.model.set_distillation(True)
+            return
         if self.kd_switch_epoch is not None:
             return
         if epoch_idx >= self.kd_epochs:

@@ -1,9 +1,13 @@
 """train_and_test: RecBole's run plus timings, per-user metrics and the split fingerprint."""
 
+import hashlib
+import os
+import subprocess
+
 import numpy as np
 import pytest
 
-from recbole_llmkd.experiment import cpu_description, train_and_test
+from recbole_llmkd.experiment import cpu_description, git_state, train_and_test
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +61,24 @@ def test_timings_and_history(runs):
     assert base["kd_history"] is None
     assert [(h["epoch"], h["stage"]) for h in kd["kd_history"]] == [(0, 1), (1, 2)]
     assert kd["config"]["kd_alpha"] == 0.1 and kd["config"]["kd_direction"] == "hidden_to_profile"
+
+
+@pytest.mark.slow
+def test_runs_record_commit_profile_hash_and_versions(runs, profile_file):
+    base, kd = runs
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    head = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    for run in runs:
+        assert run["git_commit"] == head and isinstance(run["git_dirty"], bool)
+        assert run["environment"]["packages"]["recbole"] == "1.2.1" and run["environment"]["packages"]["torch"]
+    assert base["profile_sha256"] is None and base["profile_file"] is None
+    with open(profile_file, "rb") as f:
+        assert kd["profile_sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert kd["profile_file"] == os.path.abspath(profile_file)
+
+
+def test_git_state_outside_a_checkout(tmp_path):
+    assert git_state(str(tmp_path)) == (None, None)
 
 
 @pytest.mark.slow

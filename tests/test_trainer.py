@@ -1,10 +1,13 @@
-"""KDTrainer: the stage switch, early switching, the optimizer choice, logging and checkpoints."""
+"""KDTrainer: the stage switch, early switching, the optimizer choice, a single stage, the schedule-only
+control, logging and checkpoints."""
 
 import logging
 
 import pytest
 import torch
 from recbole.utils import init_seed
+
+from recbole.model.sequential_recommender.sasrec import SASRec
 
 from recbole_llmkd.model import SASRecKD
 from recbole_llmkd.quick_start import load_data_and_model
@@ -69,6 +72,77 @@ def test_optimizer_kept_or_rebuilt_at_the_switch(setup, reset, same_object):
     before = trainer.optimizer
     trainer.fit(train, valid, saved=False)
     assert (trainer.optimizer is before) is same_object
+
+
+def worsening(trainer, n=8):
+    """Make every validation worse than the one before (so patience runs out on schedule)."""
+    scores = iter([0.5 - 0.05 * i for i in range(n)])
+
+    def validation(valid_data, show_progress=False):
+        score = next(scores)
+        return score, {"ndcg@10": score}
+
+    trainer._valid_epoch = validation
+
+
+def test_single_stage_distils_to_the_end_without_switch_or_rebuild(setup):
+    trainer, train, valid, _ = setup(epochs=4, kd_epochs=1, kd_stages=1)
+    before = trainer.optimizer
+    trainer.fit(train, valid, saved=False)
+    assert [h["stage"] for h in trainer.kd_history] == [1, 1, 1, 1]
+    assert all(h["L_distil"] > 0 and h["profiled_examples"] > 0 for h in trainer.kd_history)
+    assert trainer.kd_switch_epoch is None and trainer.model.kd_active is True
+    assert trainer.optimizer is before
+
+
+def test_single_stage_stops_as_recbole_does(setup):
+    """No patience reset: a stalled single-stage run ends where RecBole's own trainer ends it."""
+    trainer, train, valid, _ = setup(epochs=8, kd_epochs=6, stopping_step=1, kd_stages=1)
+    worsening(trainer)
+    trainer.fit(train, valid, saved=False)
+    assert [h["stage"] for h in trainer.kd_history] == [1, 1, 1]  # two-stage: [1, 1, 2, 2]
+    assert trainer.kd_switch_epoch is None
+
+
+@pytest.mark.parametrize("stages", [0, 3, True, "two", 1.0])
+def test_bad_kd_stages(setup, stages):
+    with pytest.raises(ValueError, match=r"config key 'kd_stages' is .*; expected 2 .* or 1"):
+        setup(kd_stages=stages)
+
+
+def test_schedule_only_control_trains_on_the_parents_loss(setup, build_data, tiny_config):
+    """kd_alpha 0 (the grid's ``kd_schedule``): the stage-1 loss is exactly the parent SASRec's
+    L_rec on the same weights and batch, and no distillation term is computed."""
+    trainer, train, *_ = setup(kd_alpha=0.0)
+    kd = trainer.model.eval()
+    config, *_ = build_data("SASRec", tiny_config)
+    parent = SASRec(config, train._dataset)
+    parent.load_state_dict(kd.serving_state_dict(), strict=True)
+    parent.eval()
+    kd.set_distillation(True)
+    for i, batch in zip(range(3), train):
+        parts = kd.calculate_kd_loss(batch)
+        expected = parent.calculate_loss(batch)
+        assert torch.equal(parts.total, expected) and torch.equal(parts.rec, expected)
+        assert parts.distil.item() == 0.0 and parts.n_profiled.item() == 0
+
+
+@pytest.mark.parametrize("kd_epochs, stopping_step, switch", [(2, 100, 2), (3, 1, 2)])
+def test_schedule_only_control_switches_like_the_kd_run(setup, kd_epochs, stopping_step, switch):
+    """Same switch epoch (by kd_epochs, or by a stalled stage 1), same optimizer rebuild, same
+    patience reset, with or without the distillation term."""
+    runs = {}
+    for alpha in (0.0, 0.1):
+        trainer, train, valid, _ = setup(epochs=5, kd_epochs=kd_epochs, stopping_step=stopping_step, kd_alpha=alpha)
+        if stopping_step == 1:
+            worsening(trainer)
+        before = trainer.optimizer
+        trainer.fit(train, valid, saved=False)
+        runs[alpha] = trainer
+        assert trainer.kd_switch_epoch == switch and trainer.optimizer is not before
+    assert [h["stage"] for h in runs[0.0].kd_history] == [h["stage"] for h in runs[0.1].kd_history]
+    assert all(h["L_distil"] == 0.0 for h in runs[0.0].kd_history)
+    assert all(h["L_distil"] > 0 for h in runs[0.1].kd_history if h["stage"] == 1)
 
 
 def test_checkpoint_round_trip(setup):

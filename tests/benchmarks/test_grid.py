@@ -307,6 +307,11 @@ def test_temporal_metadata_profiles_use_pre_cut_interactions_only(tmp_path):
     ("kd-paper", "llm", {"kd_alpha": 0.4, "kd_dynamic_scale": True, "kd_reset_optimizer": False}),
     # the variant's own override wins over the recipe's
     ("kd_beta10-paper", "llm", {"kd_beta_max": 10.0, "kd_alpha": 0.4}),
+    # the controls of the attribution: schedule without distillation, a single stage, shuffled profiles
+    ("kd_schedule-nce", "llm", {"kd_alpha": 0.0, "kd_stages": 2, "kd_reset_optimizer": True, "kd_loss": "infonce"}),
+    ("kd_random_single-nce", "random", {"kd_stages": 1, "kd_alpha": 0.1, "kd_loss": "infonce"}),
+    ("kd_metadata_single-nce", "metadata", {"kd_stages": 1, "kd_alpha": 0.1}),
+    ("kd_shuffled-nce", "shuffled", {"kd_stages": 2, "kd_alpha": 0.1, "kd_loss": "infonce"}),
 ])
 def test_variant_settings(variant, source, keys):
     got_source, overrides = grid.variant_settings(variant)
@@ -314,6 +319,21 @@ def test_variant_settings(variant, source, keys):
     assert {k: overrides[k] for k in keys} == keys
     if grid.split_variant(variant)[1]:
         assert set(grid.RECIPES["paper"]) <= set(overrides)  # a recipe spells out every key
+
+
+@pytest.mark.parametrize("source, reference", [("random", "metadata"), ("shuffled", "llm")])
+def test_derived_profile_sources_are_built_from_their_reference(tmp_path, monkeypatch, source, reference):
+    built = []
+
+    def fake_build(config, name, allow_generate, reference_file):
+        built.append((name, reference_file))
+        os.makedirs(os.path.dirname(config.user_path), exist_ok=True)
+        open(config.user_path, "w").close()
+
+    monkeypatch.setattr("recbole_llmkd.profiles.sources.build_profile_file", fake_build)
+    path = grid.build_profile_file(str(tmp_path), "ml-100k", source, log=lambda *_: None)
+    assert path == str(tmp_path / "ml-100k" / source / "ml-100k.user")
+    assert built == [(reference, None), (source, str(tmp_path / "ml-100k" / reference / "ml-100k.user"))]
 
 
 def test_the_nce_recipe_is_the_shipped_defaults():

@@ -119,7 +119,7 @@ def test_tables_give_each_comparison_a_verdict(runs):
     # +0.01, +0.02, +0.03 over three seeds: every user better (p < 1e-4) but p 0.074 over seeds, so "same"
     assert paired["p_seed_ttest"] == pytest.approx(0.0742, abs=1e-4) and paired["verdict"] == "same"
     tables = report.format_tables(rows)
-    assert (f"| {paired['relative_change']:+.1%} | 0.074 | <1e-4 | same |") in tables
+    assert (f"| {paired['relative_change']:+.1%} | 0.074 | <1e-4 | {paired['p_seed_welch']:.2g} | same |") in tables
     assert "| ml-100k | SASRec | baseline | 3 |" in tables and tables.count("| - | - | - | - |") == 1
     assert report.VERDICT_LEGEND in tables
 
@@ -149,3 +149,71 @@ def test_subset_metrics_use_only_the_subset_users(runs):
     paired = kd["subsets"]["cold_target"]["paired"]
     assert paired["users"] == 12 and paired["relative_change"] == pytest.approx(0.02 / np.mean(expected))
     assert "| ml-100k | SASRec | kd | cold_target | 12 |" in report.format_tables(rows)
+
+
+def test_welch_uses_every_seed_of_each_group_unpaired(runs):
+    runs.append(run("kd", 4, np.full(40, 0.3)))  # a seed the baseline lacks: Welch reads it, the paired test does not
+    kd = report.summarize(runs)[1]
+    base_means = [r["test_result"]["ndcg@10"] for r in runs if r["cell"]["variant"] == "baseline"]
+    kd_means = [r["test_result"]["ndcg@10"] for r in runs if r["cell"]["variant"] == "kd"]
+    assert kd["paired"]["seeds"] == [1, 2, 3] and len(kd_means) == 4
+    assert kd["paired"]["p_seed_welch"] == pytest.approx(stats.ttest_ind(kd_means, base_means, equal_var=False).pvalue)
+
+
+@pytest.mark.parametrize("p_values, expected", [
+    ([0.01, 0.04, 0.03, None, 0.2], [0.04, 0.09, 0.09, None, 0.2]),
+    ([0.5, 0.6], [1.0, 1.0]),
+    ([None], [None]),
+    ([], []),
+])
+def test_holm_adjustment(p_values, expected):
+    assert report.holm(p_values) == pytest.approx(expected)
+
+
+def test_seeds_from_different_commits_are_not_pooled_unless_allowed(runs):
+    for r in runs:
+        r["git_commit"] = "a" * 40
+    runs[-1]["git_commit"] = "b" * 40  # kd seed 3
+    runs[-3]["git_dirty"] = True  # kd seed 2: the same commit with uncommitted changes
+    with pytest.raises(report.ReportError, match=r"--allow-mixed.*ml-100k/SASRec/kd: aaaaaaaaaaaa \(seeds 1\), "
+                                                 r"aaaaaaaaaaaa\+dirty \(seeds 2\), bbbbbbbbbbbb \(seeds 3\)$"):
+        report.summarize(runs)
+    rows = report.summarize(runs, allow_mixed=True)
+    assert "mixed_commits" not in rows[0] and rows[1]["mixed_commits"] is True
+    assert "these rows' seeds were run from different commits: ml-100k/SASRec/kd (" in report.format_tables(rows)
+
+
+def test_runs_without_a_recorded_commit_pool_as_one(runs):
+    assert [r["commits"] for r in report.summarize(runs)] == [["unrecorded"], ["unrecorded"]]
+    runs[-1]["git_commit"] = "c" * 40
+    with pytest.raises(report.ReportError, match=r"kd: cccccccccccc \(seeds 3\), unrecorded \(seeds 1, 2\)$"):
+        report.summarize(runs)
+
+
+def test_attribution_compares_schedule_regulariser_and_teacher_with_holm():
+    rng = np.random.default_rng(1)
+    runs, history = [], [{"epoch": 0, "stage": 1}, {"epoch": 1, "stage": 1}, {"epoch": 2, "stage": 2}]
+    for seed in (1, 2, 3, 4, 5):
+        base = rng.uniform(0, 0.2, size=40)
+        runs.append(run("baseline", seed, base))
+        for variant, shift in (("kd_schedule-nce", 0.004), ("kd_random-nce", 0.01), ("kd_random_single-nce", 0.0)):
+            r = run(variant, seed, base + shift * seed)
+            r["kd_history"] = history if "single" not in variant else history[:2]
+            r["best_epoch"] = 2 if seed % 2 else 1
+            runs.append(r)
+    rows = report.attribution(report.group(runs))
+    pairs = [(r["variant"], r["against"]) for r in rows]
+    assert pairs == [("kd_random-nce", "baseline"), ("kd_schedule-nce", "baseline"),
+                     ("kd_random-nce", "kd_schedule-nce"), ("kd_random_single-nce", "baseline"),
+                     ("kd_random_single-nce", "kd_random-nce")]
+    raw = [r["p_seed_ttest"] for r in rows]
+    assert [r["p_seed_holm"] for r in rows] == pytest.approx(report.holm(raw))
+    assert all(r["p_seed_holm"] >= r["p_seed_ttest"] for r in rows if r["p_seed_ttest"] is not None)
+    single = rows[3]
+    assert single["relative_change"] == 0.0 and single["verdict_holm"] == "same"
+    assert rows[1]["best_in_stage_two"] == 3 and single["best_in_stage_two"] == 0  # seeds 1, 3, 5 after the switch
+    assert rows[0]["epochs"] == [8] * 5 and rows[0]["seeds"] == [1, 2, 3, 4, 5]
+    tables = report.format_tables(report.summarize(runs), rows)
+    assert "Holm: the paired p adjusted across the 5 comparisons" in tables
+    assert (f"| ml-100k | SASRec | kd_schedule-nce | baseline | 5 | {rows[1]['relative_change']:+.1%} | "
+            f"{rows[1]['p_seed_ttest']:.2g} |") in tables

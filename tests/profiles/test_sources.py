@@ -1,4 +1,4 @@
-"""build_profile_file: one builder for every teacher (llm, item_mean, metadata, random)."""
+"""build_profile_file: one builder for every teacher (llm, item_mean, metadata) and control (random, shuffled)."""
 
 import json
 import os
@@ -8,7 +8,8 @@ import pytest
 
 from recbole_llmkd.files import read_atomic, write_profile_file
 from recbole_llmkd.profiles.generate import ProfilesNotCached
-from recbole_llmkd.profiles.sources import build_profile_file, write_random_profiles
+from recbole_llmkd.profiles.sources import (build_profile_file, derangement, write_random_profiles,
+                                           write_shuffled_profiles)
 
 
 def test_llm_source_without_generation_stops_before_any_request(toy_config, openai_server):
@@ -58,8 +59,9 @@ def test_random_source_copies_the_reference_users_and_dims(tmp_path, toy_config)
 
 
 @pytest.mark.parametrize("source, kwargs, message", [
-    ("genres", {}, "profile source 'genres'; expected one of llm, item_mean, metadata, random"),
+    ("genres", {}, "profile source 'genres'; expected one of llm, item_mean, metadata, random, shuffled"),
     ("random", {}, "profile source 'random' needs reference_file"),
+    ("shuffled", {}, "profile source 'shuffled' needs reference_file: the .user file whose vectors it permutes"),
 ])
 def test_bad_sources(toy_config, source, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -71,6 +73,38 @@ def test_random_profiles_are_reproducible(tmp_path):
     write_random_profiles(str(reference), str(tmp_path / "a" / "x.user"))
     write_random_profiles(str(reference), str(tmp_path / "b" / "x.user"))
     assert (tmp_path / "a" / "x.user").read_text() == (tmp_path / "b" / "x.user").read_text()
+
+
+def test_shuffled_source_permutes_the_reference_vectors_across_users(tmp_path, toy_config):
+    vectors = np.arange(20, dtype=float).reshape(5, 4) / 7
+    reference = write_profile_file(tmp_path / "ref.user", ["a", "b", "c", "d", "e"], vectors)
+    config = toy_config()
+    summaries = build_profile_file(config, "shuffled", reference_file=str(reference))
+    assert summaries["shuffled"]["users"] == 5 and summaries["shuffled"]["seed"] == 0
+    ref, _ = read_atomic(str(reference))
+    table, types = read_atomic(config.user_path)
+    assert types == {"user_id": "token", "profile_emb": "float_seq"}
+    assert table["user_id"].tolist() == ref["user_id"].tolist()
+    # the same vector texts, byte for byte, none of them at its own user
+    assert sorted(table["profile_emb"]) == sorted(ref["profile_emb"])
+    assert not (table["profile_emb"] == ref["profile_emb"]).any()
+    order = derangement(5, 0)
+    assert table["profile_emb"].tolist() == [ref["profile_emb"][j] for j in order]
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 943])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_derangement_is_a_seeded_permutation_without_fixed_points(n, seed):
+    order = derangement(n, seed)
+    assert sorted(order) == list(range(n)) and not np.any(order == np.arange(n))
+    assert np.array_equal(order, derangement(n, seed))
+
+
+def test_shuffled_profiles_need_two_users(tmp_path):
+    reference = write_profile_file(tmp_path / "ref.user", ["1"], np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"ref.user: 1 user\(s\); shuffling needs at least 2"):
+        write_shuffled_profiles(str(reference), str(tmp_path / "out.user"))
+    assert not (tmp_path / "out.user").exists()
 
 
 def test_the_command_line_metadata_source_writes_the_grid_s_file(toy_config, tmp_path):
