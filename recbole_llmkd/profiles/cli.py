@@ -14,7 +14,7 @@ import typing
 from recbole_llmkd.profiles.config import ProfileConfig, load_config
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, RunFailed
 
-STEPS = ("generate", "embed", "item_mean", "reduce", "write", "all", "check")
+STEPS = ("generate", "embed", "item_mean", "llm_states", "llm_item_mean", "reduce", "write", "all", "check")
 
 
 def _parse_field_limits(pairs):
@@ -50,13 +50,16 @@ def _add_option(parser, field):
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m recbole_llmkd.profiles",
                                      description="LLM user profiles -> embeddings -> UMAP/PCA -> .user file")
-    parser.add_argument("step", choices=STEPS, help="the step to run: generate, embed (LLM source) or item_mean; "
-                        "reduce; write; all of them in order; or check a .user file for signal")
+    parser.add_argument("step", choices=STEPS, help="the step to run: generate, embed (LLM source), item_mean, "
+                        "llm_states or llm_item_mean; reduce; write; all of them in order (the source's "
+                        "first steps, then reduce and write); or check a .user file for signal")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     check = parser.add_argument_group("check (does the .user file carry signal about held-out items?)")
     check.add_argument("--neighbours", type=int, default=50, help="profile-space neighbours per user (check)")
     check.add_argument("--permutations", type=int, default=10, help="shuffles of the profiles (check)")
+    check.add_argument("--sample-users", type=int, default=None,
+                       help="check within a seeded random sample of this many profiled users (check)")
     add_config_options(parser)
     return parser
 
@@ -84,12 +87,14 @@ def run_step(step, config, progress=True, cached_only=False):
     from recbole_llmkd.profiles.embed import run_embed
     from recbole_llmkd.profiles.generate import format_summary, run_generate
     from recbole_llmkd.profiles.item_mean import run_item_mean
+    from recbole_llmkd.profiles.llm_states import run_llm_item_mean, run_llm_states
     from recbole_llmkd.profiles.reduce import run_reduce
     from recbole_llmkd.profiles.write import run_write, step_summary_path
 
     from recbole_llmkd.profiles.metadata import metadata_settings, write_metadata_texts
 
-    first = {"llm": ("generate", "embed"), "item_mean": ("item_mean",), "metadata": ("metadata", "embed")}[config.source]
+    first = {"llm": ("generate", "embed"), "item_mean": ("item_mean",), "metadata": ("metadata", "embed"),
+             "llm_states": ("llm_states",), "llm_item_mean": ("llm_item_mean",)}[config.source]
     steps = first + ("reduce", "write") if step == "all" else (step,)
     summaries = {}
     for name in steps:
@@ -99,6 +104,8 @@ def run_step(step, config, progress=True, cached_only=False):
             check_generation(summary)
         else:
             summary = {"embed": lambda: run_embed(config, progress=progress), "reduce": lambda: run_reduce(config),
+                       "llm_states": lambda: run_llm_states(config, progress=progress),
+                       "llm_item_mean": lambda: run_llm_item_mean(config, progress=progress),
                        "item_mean": lambda: run_item_mean(config, progress=progress),
                        "metadata": lambda: {"users": write_metadata_texts(config, *metadata_settings(config))},
                        "write": lambda: run_write(config)}[name]()
@@ -126,7 +133,8 @@ def main(argv=None):
     if args.step == "check":
         from recbole_llmkd.profiles.check import check_profiles, format_check
 
-        result = check_profiles(config, neighbours=args.neighbours, permutations=args.permutations)
+        result = check_profiles(config, neighbours=args.neighbours, permutations=args.permutations,
+                                sample_users=args.sample_users)
         print(format_check(result))
         return result
     return run_step(args.step, config, progress=not args.quiet)

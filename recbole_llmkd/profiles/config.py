@@ -49,7 +49,13 @@ class ProfileConfig:
     # -- what the profile is built from
     source: str = option("llm", "llm (generate + embed) | item_mean (mean sentence embedding of the "
                                 "training items; no LLM) | metadata (the user's top categories and their shares as "
-                                "a sentence, embedded like a profile; no LLM)")
+                                "a sentence, embedded like a profile; no LLM) | llm_states (the LLM's hidden "
+                                "states over the history prompt, no decoding) | llm_item_mean (the LLM's hidden "
+                                "states over each training item's text, averaged per user)")
+    state_layer: int = option(-1, "llm_states / llm_item_mean: the layer read (-1 = the last block, 0 = the token "
+                                  "embeddings)")
+    state_pooling: str = option("mean", "llm_states / llm_item_mean: mean over the text's tokens, or last (the "
+                                        "state at the last token)")
     category_field: Optional[str] = option(None, "metadata source: the .item field counted per user; null: the "
                                                  "first of list_fields")
     # -- prompts
@@ -157,7 +163,8 @@ class ProfileConfig:
             raise ValueError(f"option 'cut_quantile' is {self.cut_quantile!r}; expected a number in (0, 1) or null")
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
                    "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "llama_cpp", "openai"),
-                   "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean", "metadata"),
+                   "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean"),
+                   "state_pooling": ("mean", "last"),
                    "prefill": ("per_prompt", "batched")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

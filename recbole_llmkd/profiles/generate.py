@@ -62,11 +62,14 @@ def prompt_settings(prompts, backend, config):
             "context_length": backend.context_length, "generation": generation}
 
 
+def select_user_ids(users, config):
+    """The users of ``users`` (sorted) that ``shard`` and ``limit_users`` select, in order."""
+    users = in_shard(list(users), config.shard)
+    return users[: config.limit_users] if config.limit_users else users
+
+
 def select_users(histories, config):
-    users = in_shard([h.user for h in histories], config.shard)
-    if config.limit_users:
-        users = users[: config.limit_users]
-    chosen = set(users)
+    chosen = set(select_user_ids([h.user for h in histories], config))
     return [h for h in histories if h.user in chosen]
 
 

@@ -34,13 +34,19 @@ def user_item_lists(inter, config):
     return lists
 
 
-def run_item_mean(config, encoder=None, progress=True):
-    """Embed the items, average per user, write ``embeddings.npz``; returns a summary."""
+def run_item_mean(config, encoder=None, progress=True, selected_only=False):
+    """Embed the items, average per user, write ``embeddings.npz``; returns a summary.
+    ``selected_only``: only the users of ``shard`` and ``limit_users``, as ``generate`` selects them."""
     inter, item, _ = load_tables(config)
     if item is None:
         raise FileNotFoundError(f"dataset {config.dataset!r} has no .item file: item_mean needs item texts")
     texts = item_texts(item, config)
     lists = user_item_lists(inter, config)
+    if selected_only:
+        from recbole_llmkd.profiles.generate import select_user_ids
+
+        chosen = set(select_user_ids(sorted(lists, key=user_sort_key), config))
+        lists = {u: items for u, items in lists.items() if u in chosen}
     used = sorted({i for items in lists.values() for i in items})
     model, name = encoder if encoder is not None else load_encoder(config.encoder, config.device)
     started = time.perf_counter()

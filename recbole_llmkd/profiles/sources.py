@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-SOURCES = ("llm", "item_mean", "metadata", "random", "shuffled")
+SOURCES = ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean", "random", "shuffled")
 # the sources written from another .user file rather than from the dataset
 DERIVED_SOURCES = ("random", "shuffled")
 
