@@ -1,12 +1,19 @@
-"""The teacher check over the grid's profile sources: does each profile file carry signal about its
-users' held-out (validation) items? See ``recbole_llmkd.profiles.check``.
+"""The teacher check over teacher designs: does each profile file carry signal about its users'
+held-out (validation) items, and does it add to what the interactions say? See
+``recbole_llmkd.profiles.check`` (lift and complementarity).
 
     python benchmarks/teacher_check.py --datasets ml-100k beauty
+    python benchmarks/teacher_check.py --datasets beauty --designs states-last items-mean --sample-users 2000
 
-Builds each source's ``.user`` file the way the grid does (``benchmarks/grid.py``: llm, metadata,
-random, itemmean; cached under ``--work``), runs the check on it and writes
-``results/teacher_check.json`` and ``results/teacher_check.md`` (one row per dataset × source;
-the rows of pairs not checked this time are kept).
+Designs (:data:`DESIGNS`): the grid's profile sources (``llm``: the shipped generated SmolLM2
+profiles; ``metadata``; ``itemmean``; ``random``), built the way the grid builds them
+(``benchmarks/grid.py``), and the LLM's own hidden states (``states-*``: over the user's history
+prompt; ``items-*``: over each training item's text, averaged per user;
+:mod:`recbole_llmkd.profiles.llm_states`), reduced to 32 dims by UMAP like the others. Files are
+cached under ``--work``. ``--sample-users N`` checks within the first N users (by user id, as the
+pipeline's ``limit_users`` takes them): the hidden-state designs are built for those users only,
+the other designs' files are cut to them. Writes ``results/teacher_check.json`` and
+``results/teacher_check.md`` (one row per dataset × design × sample; rows not checked this time are kept).
 """
 
 import argparse
@@ -20,10 +27,72 @@ if ROOT not in sys.path:
 
 from benchmarks.grid import DATASETS, GridError, build_profile_file, ensure_source  # noqa: E402
 
-SOURCES = ("llm", "metadata", "itemmean", "random")
+SMOLLM2_MID_LAYER = 15  # of SmolLM2-135M's 30 blocks
+# name -> (pipeline source, its options, what it is); the first four are the grid's sources
+DESIGNS = {
+    "llm": ("llm", {}, "generated profiles (shipped SmolLM2-135M texts), MiniLM, UMAP 32"),
+    "metadata": ("metadata", {}, "genre/category text of the training items, MiniLM, UMAP 32 (no LLM)"),
+    "itemmean": ("item_mean", {}, "mean MiniLM embedding of the training items' texts, UMAP 32 (no LLM)"),
+    "random": ("random", {}, "a fixed N(0, 1) vector per user (the control)"),
+    "states-last": ("llm_states", {"state_layer": -1, "state_pooling": "last"},
+                    "SmolLM2 hidden state at the history prompt's last token, last block, UMAP 32"),
+    "states-mean": ("llm_states", {"state_layer": -1, "state_pooling": "mean"},
+                    "SmolLM2 hidden states over the history prompt, mean, last block, UMAP 32"),
+    "states-mid-last": ("llm_states", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "last"},
+                        "SmolLM2 hidden state at the history prompt's last token, block 15 of 30, UMAP 32"),
+    "states-mid-mean": ("llm_states", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean"},
+                        "SmolLM2 hidden states over the history prompt, mean, block 15 of 30, UMAP 32"),
+    "items-mean": ("llm_item_mean", {"state_layer": -1, "state_pooling": "mean"},
+                   "SmolLM2 hidden states over each training item's text (mean, last block), averaged per user, UMAP 32"),
+    "items-mid-mean": ("llm_item_mean", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean"},
+                       "SmolLM2 hidden states over each training item's text (mean, block 15), averaged per user, UMAP 32"),
+}
+GRID_SOURCES = {"llm": "llm", "metadata": "metadata", "itemmean": "itemmean", "random": "random"}
+STATE_SOURCES = ("llm_states", "llm_item_mean")
 
 
-def check_source(work, dataset, source, neighbours, permutations, allow_generate=False):
+def design_file(work, dataset, design, data_path, allow_generate=False, sample_users=None, reader=None):
+    """The ``.user`` file of ``design`` (built once, cached under ``work``), cut to the first
+    ``sample_users`` users when given. ``reader``: a shared
+    :class:`~recbole_llmkd.profiles.llm_states.StateReader` (one forward pass a text for every
+    hidden-state design of the run)."""
+    from recbole_llmkd.profiles.config import load_config
+
+    source, options, _ = DESIGNS[design]
+    spec = DATASETS[dataset]
+    if source not in STATE_SOURCES:
+        user_file = build_profile_file(work, dataset, GRID_SOURCES[design], data_path, allow_generate)
+        return user_file if sample_users is None else cut_to_first_users(
+            user_file, sample_users, os.path.join(work, dataset, f"sample{sample_users}", f"{design}.user"))
+    out = os.path.join(work, dataset, design if sample_users is None else f"{design}-sample{sample_users}")
+    config = load_config([], dataset=spec.source, data_path=data_path, output_dir=out, source=source,
+                         limit_users=sample_users, **options)
+    if not os.path.exists(config.user_path):
+        from recbole_llmkd.profiles.cli import run_step
+        from recbole_llmkd.profiles.llm_states import load_state_encoder, run_llm_item_mean, run_llm_states
+
+        encoder = load_state_encoder(config, reader)
+        run = run_llm_states if source == "llm_states" else run_llm_item_mean
+        print(f"[{design}] " + json.dumps(run(config, encoder=encoder, progress=False)), flush=True)
+        run_step("reduce", config)
+        run_step("write", config)
+    return config.user_path
+
+
+def cut_to_first_users(user_file, n, out):
+    """A copy of ``user_file`` with the first ``n`` users by id (the pipeline's ``limit_users`` order)."""
+    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.profiles.history import user_sort_key
+
+    with open(user_file, encoding="utf-8") as f:
+        header, *lines = f.read().splitlines()
+    lines = sorted(lines, key=lambda line: user_sort_key(line.split("\t", 1)[0]))[:n]
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    return write_text_atomic(out, "\n".join([header, *lines]) + "\n")
+
+
+def check_design(work, dataset, design, neighbours, permutations, allow_generate=False, sample_users=None,
+                 reader=None):
     from recbole_llmkd.profiles.check import check_profiles
     from recbole_llmkd.profiles.config import load_config
 
@@ -31,34 +100,55 @@ def check_source(work, dataset, source, neighbours, permutations, allow_generate
     if spec.temporal:
         raise GridError(f"{dataset}: the check supports leave-one-out datasets only")
     data_path = ensure_source(dataset)
-    user_file = build_profile_file(work, dataset, source, data_path, allow_generate)
+    user_file = design_file(work, dataset, design, data_path, allow_generate, sample_users, reader)
     config = load_config([], dataset=spec.source, data_path=data_path)
     return check_profiles(config, user_file, neighbours=neighbours, permutations=permutations)
 
 
+def row_key(row):
+    """A row's identity: dataset, design (rows written before designs existed: their source), sample."""
+    return row["dataset"], row.get("design", row["source"]), row.get("sample_users")
+
+
 def format_rows(rows):
-    lines = ["| dataset | profiles | users | kNN NDCG@10 (valid) | shuffled | lift (95% CI) | verdict | "
-             "interaction kNN lift |", "|---|---|---:|---:|---:|---|---|---:|"]
+    lines = ["| dataset | design | users | kNN NDCG@10 (valid) | shuffled | lift (95% CI) | verdict | "
+             "complementarity (95% CI) | w | shuffled profiles' | complementarity verdict | interaction kNN lift |",
+             "|---|---|---:|---:|---:|---|---|---|---:|---:|---|---:|"]
     for row in rows:
         low, high = row["lift_ci95"]
-        lines.append(f"| {row['dataset']} | {row['source']} | {row['users']} | {row['ndcg@10']:.4f} | "
+        design = row.get("design", row["source"])
+        blend = row.get("complementarity")
+        if blend:
+            b_low, b_high = blend["change_ci95"]
+            blend_cells = (f"{blend['change']:+.1%} ({b_low:+.1%} to {b_high:+.1%}) | {blend['weight']:g} | "
+                           f"{row['complementarity_shuffled']['change']:+.1%} | "
+                           f"{row['complementarity_verdict'].split(':')[0]}")
+        else:
+            blend_cells = "- | - | - | not measured"
+        lines.append(f"| {row['dataset']} | {design} | {row['users']} | {row['ndcg@10']:.4f} | "
                      f"{row['ndcg@10_shuffled']:.4f} | {row['lift']:.2f} ({low:.2f}-{high:.2f}) | "
-                     f"{row['verdict'].split(':')[0]} | {row['lift_interaction_knn']:.2f} |")
+                     f"{row['verdict'].split(':')[0]} | {blend_cells} | {row['lift_interaction_knn']:.2f} |")
+    lines += ["", "Designs:", ""] + [f"* `{name}`: {text}" for name, (_, _, text) in DESIGNS.items()]
     return "\n".join(lines) + "\n"
 
 
 def merge_rows(previous, checked):
-    """The table's rows: this run's, and every earlier row of a dataset x source it did not check
-    (a source skipped this time keeps its earlier row), sorted by dataset, then source."""
-    done = {(r["dataset"], r["source"]) for r in checked}
-    rows = [r for r in previous if (r["dataset"], r["source"]) not in done] + list(checked)
-    return sorted(rows, key=lambda r: (r["dataset"], SOURCES.index(r["source"])))
+    """The table's rows: this run's, and every earlier row of a dataset x design x sample it did not
+    check (a design skipped this time keeps its earlier row), sorted by dataset, sample, then design."""
+    done = {row_key(r) for r in checked}
+    rows = [r for r in previous if row_key(r) not in done] + list(checked)
+    order = list(DESIGNS)
+    return sorted(rows, key=lambda r: (r["dataset"], r.get("sample_users") or 0,
+                                       order.index(row_key(r)[1]) if row_key(r)[1] in order else len(order)))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=sorted(DATASETS), help="datasets to check")
-    parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES, help="profile sources to check")
+    parser.add_argument("--designs", "--sources", nargs="+", default=list(GRID_SOURCES), choices=list(DESIGNS),
+                        help="teacher designs to check (default: the grid's four profile sources)")
+    parser.add_argument("--sample-users", type=int, default=None,
+                        help="check within the first N users by id (the hidden-state designs are built for them only)")
     parser.add_argument("--neighbours", type=int, default=50, help="profile-space neighbours per user")
     parser.add_argument("--permutations", type=int, default=10, help="shuffles of the profiles across users (the chance level)")
     parser.add_argument("--work", default=os.path.join("output", "grid"), help="where the grid keeps the profile files")
@@ -73,19 +163,29 @@ def main(argv=None):
         with open(path, encoding="utf-8") as f:
             previous = json.load(f)
     rows = []
+    reader = None
+    if any(DESIGNS[d][0] in STATE_SOURCES for d in args.designs):
+        from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
+        from recbole_llmkd.profiles.llm_states import StateReader
+
+        layers = sorted({DESIGNS[d][1]["state_layer"] for d in args.designs if DESIGNS[d][0] in STATE_SOURCES})
+        reader = StateReader(TransformersBackend(), layers)  # the pipeline's default model: the packaged SmolLM2
     for dataset in args.datasets:
-        for source in args.sources:
+        for design in args.designs:
             try:
-                result = check_source(args.work, dataset, source, args.neighbours, args.permutations,
-                                      args.allow_generate)
+                result = check_design(args.work, dataset, design, args.neighbours, args.permutations,
+                                      args.allow_generate, args.sample_users, reader)
             except GridError as err:
-                print(f"{dataset} {source}: skipped: {err}", file=sys.stderr)
+                print(f"{dataset} {design}: skipped: {err}", file=sys.stderr)
                 continue
             result["user_file"] = os.path.relpath(result["user_file"])
-            rows.append({"dataset": dataset, "source": source, **result,
-                         "command": f"python benchmarks/teacher_check.py --datasets {dataset} --sources {source}"})
-            print(f"{dataset} {source}: lift {result['lift']:.2f} {result['lift_ci95']} ({result['seconds']} s)",
-                  flush=True)
+            sample = f" --sample-users {args.sample_users}" if args.sample_users else ""
+            rows.append({"dataset": dataset, "source": DESIGNS[design][0], "design": design,
+                         "design_description": DESIGNS[design][2], **result, "sample_users": args.sample_users,
+                         "command": f"python benchmarks/teacher_check.py --datasets {dataset} --designs {design}{sample}"})
+            print(f"{dataset} {design}: lift {result['lift']:.2f} {result['lift_ci95']}, complementarity "
+                  f"{result['complementarity']['change']:+.1%} {result['complementarity']['change_ci95']} "
+                  f"({result['seconds']} s)", flush=True)
     rows = merge_rows(previous, rows)
     os.makedirs(args.results, exist_ok=True)
     write_text_atomic(path, json.dumps(rows, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""benchmarks/teacher_check.py: one row per dataset x source, earlier rows kept unless rechecked."""
+"""benchmarks/teacher_check.py: one row per dataset x design x sample, earlier rows kept unless rechecked."""
 
 import json
 
@@ -36,13 +36,31 @@ def test_checking_one_source_rewrites_its_row_and_keeps_the_others(tmp_path, mon
     results.mkdir()
     earlier = [row("beauty", "metadata", 3.9), row("ml-100k", "llm", 1.1), row("ml-100k", "metadata", 99.0)]
     (results / "teacher_check.json").write_text(json.dumps(earlier))
-    teacher_check.main(["--datasets", "ml-100k", "--sources", "metadata", "--permutations", "2",
+    teacher_check.main(["--datasets", "ml-100k", "--designs", "metadata", "--permutations", "2",
                         "--work", str(tmp_path / "work"), "--results", str(results)])
     rows = json.loads((results / "teacher_check.json").read_text())
     assert [(r["dataset"], r["source"]) for r in rows] == [("beauty", "metadata"), ("ml-100k", "llm"),
                                                             ("ml-100k", "metadata")]
     fresh = rows[2]
     assert fresh["users"] == 943 and fresh["lift"] != 99.0 and fresh["lift"] > 1.0
-    assert fresh["command"] == "python benchmarks/teacher_check.py --datasets ml-100k --sources metadata"
+    assert fresh["design"] == "metadata" and fresh["sample_users"] is None
+    assert set(fresh["complementarity"]) >= {"weight", "change", "change_ci95"}
+    assert fresh["command"] == "python benchmarks/teacher_check.py --datasets ml-100k --designs metadata"
     table = (results / "teacher_check.md").read_text().splitlines()
-    assert len(table) == 2 + 3 and table[2].startswith("| beauty | metadata | 10 | 0.0200 | 0.0100 | 3.90 (3.40-4.40) |")
+    assert table[2].startswith("| beauty | metadata | 10 | 0.0200 | 0.0100 | 3.90 (3.40-4.40) | signal | - | - | - | "
+                               "not measured |")
+    assert table[4].startswith("| ml-100k | metadata | 943 |") and any(line.startswith("* `states-last`: SmolLM2 hidden state") for line in table)
+
+
+def test_sample_rows_are_their_own_rows():
+    previous = [row("beauty", "llm", 1.3)]
+    sampled = {**row("beauty", "llm", 1.5), "design": "llm", "sample_users": 2000}
+    merged = teacher_check.merge_rows(previous, [sampled])
+    assert [(r["lift"], r.get("sample_users")) for r in merged] == [(1.3, None), (1.5, 2000)]
+
+
+def test_cut_to_first_users_keeps_the_pipelines_order(tmp_path):
+    source = tmp_path / "all.user"
+    source.write_text("user_id:token\tprofile_emb:float_seq\n10\t1 2\nB\t3 4\n2\t5 6\nA\t7 8\n")
+    out = teacher_check.cut_to_first_users(str(source), 3, str(tmp_path / "s" / "cut.user"))
+    assert open(out).read() == "user_id:token\tprofile_emb:float_seq\n2\t5 6\n10\t1 2\nA\t7 8\n"
