@@ -383,7 +383,7 @@ def run_cell(args, dataset, model, variant, seed, log=print):
     config.update(overrides)
     out = run_path(args.results, budget_name(args.budget), dataset, model, variant, seed)
     job = {"model": name, "dataset": dataset, "config_dict": config, "config_files": budget_files(args.budget),
-           "out": out, "subsets": subsets(dataset), "cell": {"budget": budget_name(args.budget), "dataset": dataset, "model": model, "variant": variant,
+           "out": out, "users_dir": os.path.join(args.results, "runs", "users"), "subsets": subsets(dataset), "cell": {"budget": budget_name(args.budget), "dataset": dataset, "model": model, "variant": variant,
                                 "seed": seed, "command": cell_command(args.budget, dataset, model, variant, seed)}}
     if args.device != "auto":
         config["use_gpu"] = args.device != "cpu"
@@ -395,7 +395,10 @@ def run_cell(args, dataset, model, variant, seed, log=print):
 
 
 def run_job(job):
-    """In the subprocess: one train_and_test, written atomically with its cell description."""
+    """In the subprocess: one train_and_test, written atomically with its cell description, its
+    per-user values in the compact form of ``benchmarks/run_files.py`` (the users in ``users/``
+    beside the budgets' folders)."""
+    from benchmarks.run_files import USERS_FOLDER, compact_run
     from recbole_llmkd.experiment import train_and_test
     from recbole_llmkd.files import write_text_atomic
 
@@ -403,6 +406,7 @@ def run_job(job):
     result = train_and_test(job["model"], job["dataset"], job["config_dict"], job["config_files"], quiet_console=True)
     result["cell"] = job["cell"]
     result["subsets"] = job["subsets"]
+    result = compact_run(result, job.get("users_dir") or os.path.join(ROOT, "results", "runs", USERS_FOLDER))
     os.makedirs(os.path.dirname(job["out"]), exist_ok=True)
     write_text_atomic(job["out"], json.dumps(result) + "\n")
 

@@ -120,10 +120,14 @@ def check_commits(groups, allow_mixed=False):
 
 
 def load_runs(results, budget):
+    """Every run JSON of ``budget``, full or compact (``benchmarks/run_files.py``), with full per-user arrays."""
+    from benchmarks.run_files import USERS_FOLDER, expand_run
+
     runs = []
+    users_dir = os.path.join(results, "runs", USERS_FOLDER)
     for path in sorted(glob.glob(os.path.join(results, "runs", budget, "*", "*", "*", "seed*.json"))):
         with open(path, encoding="utf-8") as f:
-            run = json.load(f)
+            run = expand_run(json.load(f), users_dir)
         run["path"] = os.path.relpath(path, results)
         runs.append(run)
     return runs
