@@ -14,6 +14,9 @@ from typing import Optional
 import yaml
 
 API_KEY_IN_CONFIG = "api_key"
+# Options only the command line (or a caller's keyword) may set: a file shared with a config must not
+# be able to vouch for a pickle (loading one runs code).
+COMMAND_LINE_ONLY = ("trust_reducer_file",)
 
 
 def option(default, help):
@@ -229,6 +232,10 @@ def read_yaml(path):
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise ValueError(f"{path}: unknown option(s) {unknown}; known: {sorted(FIELDS)}")
+    for name in COMMAND_LINE_ONLY:
+        if data.get(name) not in (None, False):
+            raise ValueError(f"{path}: {name!r} may not be set in a file (it is {data[name]!r}); it is the "
+                             f"command line's decision: --{name.replace('_', '-')}")
     return data
 
 
