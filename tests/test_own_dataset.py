@@ -12,6 +12,7 @@ import pytest
 import run_recbole_kd
 from dataset_converters.__main__ import main as convert_main
 from recbole_llmkd.quick_start import run_recbole_kd as quick_start_run
+from tests.profiles.conftest import openai_server  # noqa: F401  (the fixture: a local OpenAI-format server)
 
 NAME = "my-movies"  # no properties/dataset/my-movies.yaml: the converter's file is all there is
 TINY_SETTINGS = {"epochs": 2, "kd_epochs": 1, "hidden_size": 16, "inner_size": 32, "MAX_ITEM_LIST_LENGTH": 10,
@@ -76,3 +77,22 @@ def test_data_path_works_the_same_for_single_runs(profile_file, entry, monkeypat
         result = quick_start_run("SASRecKD", NAME, config_dict={**TINY_SETTINGS, "data_path": "dataset",
                                                                  "kd_profile_file": profile_file})
     assert 0 <= result["test_result"]["ndcg@10"] <= 1
+
+
+@pytest.mark.slow
+def test_max_users_profiles_a_sample_and_trains_everyone(converted, openai_server, monkeypatch, capsys):
+    """The LLM source with ``--max_users``: the cost line first, 10 of 40 users profiled, all 40 trained."""
+    served = converted / "served.yaml"
+    served.write_text(f"backend: openai\nbase_url: {openai_server.base_url}\nmodel: tiny\ncontext_length: 4096\n"
+                      "reducer: pca\nn_components: 4\n")
+    argv = ["--pipeline", "-d", NAME, "--data_path=dataset", "--max_users=10", "--profile_config", str(served), *TINY]
+    monkeypatch.setattr(sys, "argv", ["run_recbole_kd.py", *argv])
+    run_recbole_kd.main(argv)
+    printed = capsys.readouterr().out
+    assert f"generate {NAME} [0/1]: 10 users to generate (0 cached), about " in printed
+    assert len(openai_server.requests) == 10
+    out = converted / "output" / NAME / "pipeline"
+    with open(out / "profiles" / f"{NAME}.user") as f:
+        assert sum(1 for _ in f) == 11  # header + the 10 sampled users
+    kd = json.loads((out / "runs" / "SASRecKD.json").read_text())
+    assert len(kd["per_user"]["user"]) == 40 and kd["kd_history"][0]["profiled_examples"] > 0
