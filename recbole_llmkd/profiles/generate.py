@@ -259,6 +259,7 @@ def _generate(config, backend, progress, cached_only=False):
                 "max_output_tokens": len(todo) * config.max_new_tokens}
     if todo:
         tqdm.write(cost_line(config, backend, len(todo), len(keyed) - len(todo), estimate["prompt_tokens"]))
+        backend.warm_up()  # the weights load before the timed batch, not inside it
     driver = Driver(backend, prompts, config)
     failures = []
     bar = tqdm(total=len(todo), unit="user", desc=f"generate {config.dataset} [{config.shard}]",

@@ -212,3 +212,25 @@ def test_the_cache_key_holds_the_dtype_auto_chose(toy_config):
     assert backend.describe()["dtype"] == chosen != "auto"
     settings = prompt_settings(PromptBuilder(config.style, config.domain, config.template_file), backend, config)
     assert settings["generation"]["dtype"] == chosen
+
+
+def test_the_backend_warms_up_before_the_timed_batch_and_not_when_all_is_cached(served):
+    config, _ = served
+    calls = []
+
+    class Recording(OpenAIBackend):
+        def warm_up(self):
+            calls.append("warm_up")
+
+        def generate(self, batch):
+            calls.append("generate")
+            return super().generate(batch)
+
+    def backend(cfg):
+        return Recording(cfg.model, base_url=cfg.base_url, context_length=cfg.context_length, backoff=cfg.backoff)
+
+    generate(config(batch_size=1), backend)
+    assert calls == ["warm_up", "generate", "generate", "generate"]
+    calls.clear()
+    generate(config(batch_size=1), backend)
+    assert calls == []  # a cached run loads no weights
