@@ -194,26 +194,29 @@ def run_pipeline(dataset="ml-100k", model="SASRec", output_dir=None, config_dict
         bar.set_description(f"pipeline [{i + 1}/{len(stages)}: {stages[i]}]")
         bar.refresh()
 
-    stage(0)
-    summaries = None
-    if profile_file is None:
-        data_path = recbole_data_path(baseline, dataset, config_file_list, config)
-        profile_file, summaries = build_profiles(dataset, os.path.join(out_dir, "profiles"), profile_config_files,
-                                                 regenerate, data_path, progress, max_users)
-    bar.update()
-    runs = []
-    for i, (name, extra) in enumerate([(baseline, {}), (kd, {"kd_profile_file": profile_file})], start=1):
-        stage(i)
-        # the console gets one line per epoch; RecBole's config dump and metrics go to ./log/<model>/
-        run = train_and_test(name, dataset, {"show_progress": False, **config, **extra}, config_file_list,
-                             epoch_line=tqdm.write if progress else None, quiet_console=True)
-        write_text_atomic(os.path.join(out_dir, "runs", f"{name}.json"), json.dumps(run, indent=2) + "\n")
-        runs.append(run)
+    # closed before an error reaches the command line, so that its one line is the last on the console
+    try:
+        stage(0)
+        summaries = None
+        if profile_file is None:
+            data_path = recbole_data_path(baseline, dataset, config_file_list, config)
+            profile_file, summaries = build_profiles(dataset, os.path.join(out_dir, "profiles"), profile_config_files,
+                                                     regenerate, data_path, progress, max_users)
         bar.update()
-    stage(3)
-    rows, table = write_report(out_dir, dataset, runs, summaries, round(time.perf_counter() - started, 1))
-    bar.update()
-    bar.close()
+        runs = []
+        for i, (name, extra) in enumerate([(baseline, {}), (kd, {"kd_profile_file": profile_file})], start=1):
+            stage(i)
+            # the console gets one line per epoch; RecBole's config dump and metrics go to ./log/<model>/
+            run = train_and_test(name, dataset, {"show_progress": False, **config, **extra}, config_file_list,
+                                 epoch_line=tqdm.write if progress else None, quiet_console=True)
+            write_text_atomic(os.path.join(out_dir, "runs", f"{name}.json"), json.dumps(run, indent=2) + "\n")
+            runs.append(run)
+            bar.update()
+        stage(3)
+        rows, table = write_report(out_dir, dataset, runs, summaries, round(time.perf_counter() - started, 1))
+        bar.update()
+    finally:
+        bar.close()
     print(f"\n{table}\n\n{comparison_line(rows)}\n\nwritten: {out_dir}/results.md, results.json, results.csv, "
           f"results.png, runs/*.json; RecBole's logs: ./log/ ({time.perf_counter() - started:.0f} s)")
     return rows
