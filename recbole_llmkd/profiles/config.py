@@ -148,7 +148,8 @@ class ProfileConfig:
     def validate(self):
         self._check_types()
         ranges = {"holdout": (1, None), "n_neighbors": (2, None), "max_new_tokens": (1, None),
-                  "context_length": (1, None), "limit_users": (1, None), "max_users": (1, None), "threads": (1, None), "max_retries": (0, None),
+                  "context_length": (1, None), "limit_users": (1, None), "max_users": (1, None),
+                  "threads": (1, None), "max_retries": (0, None),
                   "temperature": (0, None), "top_p": (0, 1), "repetition_penalty": (0, None),
                   "timeout": (0, None), "backoff": (0, None), "min_dist": (0, None), "rating_scale": (0, None)}
         exclusive = {"temperature", "top_p", "repetition_penalty", "timeout", "rating_scale"}  # (low, ...]

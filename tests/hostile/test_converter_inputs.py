@@ -71,7 +71,7 @@ def test_a_complete_last_line_is_kept_with_or_without_its_newline(movielens, tmp
     _, summary = convert("movielens", movielens(RATINGS.rstrip("\n") + ending), tmp_path / "out")
     assert summary.interactions == 4
     last = (tmp_path / "out" / "ml-20m" / "ml-20m.inter").read_text().splitlines()[-1]
-    assert last == "2\t10\t5\t50"  # sorted by user: user 1's 3 rows, then this one; the file's last row (1,30,1.0,90) is kept
+    assert last == "2\t10\t5\t50"  # sorted by user: user 1's rows come first
     assert "1\t30\t1\t90" in (tmp_path / "out" / "ml-20m" / "ml-20m.inter").read_text()
 
 

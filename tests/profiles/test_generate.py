@@ -141,8 +141,8 @@ def test_the_cost_and_the_eta_are_printed_before_the_rest_is_generated(served, o
     estimate = summary["estimate"]
     assert (estimate["users"], estimate["max_output_tokens"], estimate["calibration_users"]) == (3, 3 * 128, 1)
     assert estimate["prompt_tokens"] > 0 and estimate["eta_seconds"] >= 0
-    assert lines[0] == (f"generate toy [0/1]: 3 users to generate (0 cached), about {estimate['prompt_tokens']:,} prompt "
-                        "tokens and up to 384 output tokens (OpenAIBackend, batch 1, max_items 30); timing the first 1 "
+    assert lines[0] == (f"generate toy [0/1]: 3 users to generate (0 cached), about {estimate['prompt_tokens']:,} "
+                        "prompt tokens and up to 384 output tokens (OpenAIBackend, batch 1, max_items 30); timing the first 1 "
                         "users for an ETA")
     assert lines[1].startswith("generate toy [0/1]: the first 1 users took ") and " for the other 2 (about " in lines[1]
     # the timed user is the median-length history, not the shortest: its request went first

@@ -49,8 +49,8 @@ def make_backend(config):
     if config.backend == "transformers":
         from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
 
-        return TransformersBackend(config.model, device=config.device, dtype=resolve_dtype(config.dtype, config.device)[0],
-                                   prefill=config.prefill,
+        dtype = resolve_dtype(config.dtype, config.device)[0]
+        return TransformersBackend(config.model, device=config.device, dtype=dtype, prefill=config.prefill,
                                    repetition_penalty=config.repetition_penalty, **common)
     if config.backend == "llama_cpp":
         from recbole_llmkd.profiles.backends.llama_cpp_backend import LlamaCppBackend
