@@ -45,6 +45,9 @@ def build_parser():
                           help="profile pipeline YAML files, space-separated (python -m recbole_llmkd.profiles --help)")
     pipeline.add_argument("--profile_file", type=str, default=None,
                           help="use this .user profile file and skip the profile stages")
+    pipeline.add_argument("--max_users", type=int, default=None,
+                          help="generate LLM profiles for a seeded sample of N users only (a quick look; the "
+                               "others train without a profile)")
     return parser
 
 
@@ -72,7 +75,7 @@ def main(argv=None):
                 dataset=args.dataset, model=args.model or "SASRec", output_dir=args.output_dir,
                 config_file_list=config_file_list,
                 profile_config_files=args.profile_config.split() if args.profile_config else (),
-                regenerate=args.regenerate, profile_file=args.profile_file,
+                regenerate=args.regenerate, profile_file=args.profile_file, max_users=args.max_users,
             )
         finally:
             sys.argv = saved_argv

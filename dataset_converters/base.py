@@ -108,6 +108,36 @@ def unique_ids(frame, column, path, header_lines=1):
         )
 
 
+def ends_without_newline(path):
+    """Whether the plain file ``path`` is non-empty and its last byte is not a newline (a ``.gz`` file
+    cut short fails to decompress instead, so it is not looked at here)."""
+    if str(path).endswith(".gz"):
+        return False
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        f.seek(size - 1)
+        return f.read(1) not in (b"\n", b"\r")
+
+
+def check_cut_last_line(frame, column, path, header_lines=1):
+    """Refuse a last line that looks cut off inside its final field ``column``: the file does not end
+    with a newline (a download or copy that stopped mid-line) and that field is shorter than on every
+    other line (a timestamp of a few digits among ten-digit ones parses as a valid, wrong number). A
+    last line without a newline whose field looks complete is kept, as many writers omit it."""
+    if len(frame) < 2 or not ends_without_newline(path):
+        return
+    text = frame[column].astype(str)
+    last, others = text.iloc[-1], text.iloc[:-1].str.len()
+    if len(last) < others.min():
+        raise ConversionError(
+            f"{path} line {len(frame) + header_lines}: the file ends without a newline inside column {column!r} "
+            f"({last!r}, shorter than on every other line, which have {others.min()} characters or more): the "
+            "file looks cut off; copy it again, or end the last line with a newline if it is complete"
+        )
+
+
 def require_rows(frame, path, what):
     if frame.empty:
         raise ConversionError(f"{path}: the file has no {what}")
@@ -169,7 +199,8 @@ def read_csv(path, **kwargs):
 def read_typed_csv(path, dtypes, columns):
     """A CSV with a header read with compact dtypes (fast, small: what 20M rows need). On a bad
     value the file is read again as text to name the first bad line and column. All columns are
-    parsed (no ``usecols``), so a row with more fields than the header is an error, not truncated."""
+    parsed (no ``usecols``), so a row with more fields than the header is an error, not truncated, and
+    a last line cut inside its final field is refused (:func:`check_cut_last_line`)."""
     try:
         frame = pd.read_csv(path, dtype=dtypes, encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -183,6 +214,7 @@ def read_typed_csv(path, dtypes, columns):
                 numeric_column(raw, column, path, integer=str(dtypes[column]).startswith("int"))
         raise ConversionError(f"{path}: a value does not fit the types {dtypes}") from None
     require_columns(frame, columns, path)
+    check_cut_last_line(frame, frame.columns[-1], path)  # the file's last column, before selecting
     return frame[columns]
 
 

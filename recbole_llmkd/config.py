@@ -18,7 +18,7 @@ import recbole.utils  # noqa: E402
 import torch  # noqa: E402
 from recbole.config import Config  # noqa: E402
 
-from recbole_llmkd.settings import KD_MODELS, plugin_config_files  # noqa: E402
+from recbole_llmkd.settings import KD_MODELS, model_config_files, plugin_config_files, read_yaml_mapping  # noqa: E402
 
 # RecBole's own layering, kept before registration can route Config's method here.
 _recbole_load_internal_config_dict = Config._load_internal_config_dict
@@ -58,10 +58,17 @@ class KDConfig(Config):
         return super()._get_model_and_dataset(model, dataset)
 
     def _load_internal_config_dict(self, model, model_class, dataset):
-        """RecBole's files (overall, model, dataset), then :func:`~recbole_llmkd.settings.plugin_config_files`."""
+        """RecBole's files (overall, model, dataset), then :func:`~recbole_llmkd.settings.plugin_config_files`
+        for the ``data_path`` the run will read (the user's, else RecBole's default); the keys of the
+        dataset files join RecBole's "Dataset" parameter group, as its own dataset YAML's do."""
         _recbole_load_internal_config_dict(self, model, model_class, dataset)
-        for path in plugin_config_files(model, dataset):
-            self._update_internal_config_dict(path)
+        data_path = self.external_config_dict.get("data_path", self.internal_config_dict.get("data_path"))
+        model_files = set(model_config_files(model)) if model in KD_MODELS else set()
+        for path in plugin_config_files(model, dataset, data_path):
+            read_yaml_mapping(path)  # a file that is not a mapping of settings is an error that names it
+            loaded = self._update_internal_config_dict(path)
+            if path not in model_files and loaded:
+                self.parameters["Dataset"] += [key for key in loaded if key not in self.parameters["Dataset"]]
 
 
 # Checkpoints pickle the run's config; torch.load(weights_only=True) accepts only allow-listed

@@ -52,14 +52,15 @@ def model_pair(model):
             f"got {model!r}") from None
 
 
-def build_profiles(dataset, out_dir, profile_config_files=(), regenerate=False, data_path=None, progress=True):
+def build_profiles(dataset, out_dir, profile_config_files=(), regenerate=False, data_path=None, progress=True,
+                   max_users=None):
     """The profile ``.user`` file of the config's source (the LLM by default; the same builder as the
     benchmark grid's); returns it and the steps' summaries."""
     from recbole_llmkd.profiles.config import load_config
     from recbole_llmkd.profiles.sources import build_profile_file
 
     config = load_config(list(profile_config_files), dataset=dataset, output_dir=out_dir,
-                         regenerate=regenerate or None, data_path=data_path)
+                         regenerate=regenerate or None, data_path=data_path, max_users=max_users)
     summaries = build_profile_file(config, config.source, progress=progress)
     return config.user_path, summaries
 
@@ -174,8 +175,9 @@ def write_report(out_dir, dataset, runs, profile_summaries, seconds):
 
 
 def run_pipeline(dataset="ml-100k", model="SASRec", output_dir=None, config_dict=None, config_file_list=None,
-                 profile_config_files=(), regenerate=False, profile_file=None, progress=True):
-    """Run the main job; returns the table rows. ``profile_file`` skips the profile stages."""
+                 profile_config_files=(), regenerate=False, profile_file=None, progress=True, max_users=None):
+    """Run the main job; returns the table rows. ``profile_file`` skips the profile stages;
+    ``max_users`` generates LLM profiles for a seeded sample of that many users only."""
     baseline, kd = model_pair(model)
     try:
         import matplotlib  # noqa: F401  (checked now rather than after both trainings)
@@ -192,26 +194,29 @@ def run_pipeline(dataset="ml-100k", model="SASRec", output_dir=None, config_dict
         bar.set_description(f"pipeline [{i + 1}/{len(stages)}: {stages[i]}]")
         bar.refresh()
 
-    stage(0)
-    summaries = None
-    if profile_file is None:
-        data_path = recbole_data_path(baseline, dataset, config_file_list, config)
-        profile_file, summaries = build_profiles(dataset, os.path.join(out_dir, "profiles"), profile_config_files,
-                                                 regenerate, data_path, progress)
-    bar.update()
-    runs = []
-    for i, (name, extra) in enumerate([(baseline, {}), (kd, {"kd_profile_file": profile_file})], start=1):
-        stage(i)
-        # the console gets one line per epoch; RecBole's config dump and metrics go to ./log/<model>/
-        run = train_and_test(name, dataset, {"show_progress": False, **config, **extra}, config_file_list,
-                             epoch_line=tqdm.write if progress else None, quiet_console=True)
-        write_text_atomic(os.path.join(out_dir, "runs", f"{name}.json"), json.dumps(run, indent=2) + "\n")
-        runs.append(run)
+    # closed before an error reaches the command line, so that its one line is the last on the console
+    try:
+        stage(0)
+        summaries = None
+        if profile_file is None:
+            data_path = recbole_data_path(baseline, dataset, config_file_list, config)
+            profile_file, summaries = build_profiles(dataset, os.path.join(out_dir, "profiles"), profile_config_files,
+                                                     regenerate, data_path, progress, max_users)
         bar.update()
-    stage(3)
-    rows, table = write_report(out_dir, dataset, runs, summaries, round(time.perf_counter() - started, 1))
-    bar.update()
-    bar.close()
+        runs = []
+        for i, (name, extra) in enumerate([(baseline, {}), (kd, {"kd_profile_file": profile_file})], start=1):
+            stage(i)
+            # the console gets one line per epoch; RecBole's config dump and metrics go to ./log/<model>/
+            run = train_and_test(name, dataset, {"show_progress": False, **config, **extra}, config_file_list,
+                                 epoch_line=tqdm.write if progress else None, quiet_console=True)
+            write_text_atomic(os.path.join(out_dir, "runs", f"{name}.json"), json.dumps(run, indent=2) + "\n")
+            runs.append(run)
+            bar.update()
+        stage(3)
+        rows, table = write_report(out_dir, dataset, runs, summaries, round(time.perf_counter() - started, 1))
+        bar.update()
+    finally:
+        bar.close()
     print(f"\n{table}\n\n{comparison_line(rows)}\n\nwritten: {out_dir}/results.md, results.json, results.csv, "
           f"results.png, runs/*.json; RecBole's logs: ./log/ ({time.perf_counter() - started:.0f} s)")
     return rows

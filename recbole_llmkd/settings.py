@@ -38,6 +38,21 @@ def dataset_config_file(dataset):
     return ours if os.path.isfile(ours) and not os.path.isfile(recbole_file) else None
 
 
+def recbole_dataset_folder(dataset, data_path):
+    """The folder RecBole reads ``dataset``'s atomic files from, given the ``data_path`` setting
+    (``Config._set_default_parameters``: ml-100k is always RecBole's bundled copy)."""
+    if dataset == "ml-100k":
+        return os.path.join(os.path.dirname(recbole_properties_dir()), "dataset_example", dataset)
+    return os.path.join(data_path if data_path is not None else "dataset/", dataset)
+
+
+def local_dataset_config_file(dataset, folder):
+    """``<folder>/<dataset>.yaml``, the dataset settings ``dataset_converters`` writes beside the
+    atomic files (field names, ``load_col``), if there is one."""
+    path = os.path.join(folder, f"{dataset}.yaml")
+    return path if os.path.isfile(path) else None
+
+
 def model_config_files(model_name):
     """The YAML files that hold a KD model's defaults, lowest precedence first: the parent model's
     RecBole YAML, the settings all KD models share, the model's own."""
@@ -50,11 +65,15 @@ def model_config_files(model_name):
     ]
 
 
-def plugin_config_files(model, dataset):
+def plugin_config_files(model, dataset, data_path=None):
     """The plugin's YAML files that apply after RecBole's own ``_load_internal_config_dict``, lowest
-    precedence first: our dataset YAML (any model, so baselines and KD models read the same dataset
-    settings), then, for a KD model, :func:`model_config_files`."""
-    files = [path for path in [dataset_config_file(dataset)] if path]
+    precedence first: our dataset YAML, then the ``<dataset>.yaml`` beside the atomic files under
+    ``data_path`` (what ``dataset_converters`` writes, so a converted dataset trains under any name
+    without ``--config_files``; both for any model, so baselines and KD models read the same dataset
+    settings), then, for a KD model, :func:`model_config_files`. Everything here is below the
+    user's config files, dict and flags, as RecBole's own dataset YAML is."""
+    local = local_dataset_config_file(dataset, recbole_dataset_folder(dataset, data_path))
+    files = [path for path in [dataset_config_file(dataset), local] if path]
     if model in KD_MODELS:
         files += model_config_files(model)
     return files
@@ -76,12 +95,12 @@ def dataset_settings(dataset, folder=None):
     plugin, lowest precedence first: RecBole's ``dataset/sample.yaml`` (the global defaults such as
     ``USER_ID_FIELD: user_id``), RecBole's ``dataset/<dataset>.yaml``, our ``dataset/<dataset>.yaml``
     (:func:`dataset_config_file`), then ``<folder>/<dataset>.yaml`` beside the atomic files, which
-    ``dataset_converters`` writes and users pass to RecBole as a config file."""
+    ``dataset_converters`` writes and training reads too (:func:`plugin_config_files`)."""
     files = [os.path.join(recbole_properties_dir(), "dataset", "sample.yaml"),
              os.path.join(recbole_properties_dir(), "dataset", f"{dataset}.yaml"),
              dataset_config_file(dataset)]
     if folder is not None:
-        files.append(os.path.join(folder, f"{dataset}.yaml"))
+        files.append(local_dataset_config_file(dataset, folder))
     merged = {}
     for path in files:
         if path and os.path.isfile(path):

@@ -87,3 +87,31 @@ def build(model, config_dict):
 @pytest.fixture
 def build_data(run_dir):
     return build
+
+
+def write_movielens_sample(folder, users=40, movies=60, seed=0):
+    """A MovieLens release in miniature (``ratings.csv`` with ten-digit timestamps, ``movies.csv`` with
+    years and genres), deterministic: each user rates 6 to 12 movies a few minutes apart."""
+    import random
+
+    rng = random.Random(seed)
+    genres = ["Drama", "Comedy", "Action", "Horror", "Romance"]
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "movies.csv"), "w", encoding="utf-8") as f:
+        f.write("movieId,title,genres\n")
+        for movie in range(1, movies + 1):
+            f.write(f"{movie},Movie {movie} ({1980 + movie % 30}),{genres[movie % 5]}|{genres[movie * 3 % 5]}\n")
+    with open(os.path.join(folder, "ratings.csv"), "w", encoding="utf-8") as f:
+        f.write("userId,movieId,rating,timestamp\n")
+        for user in range(1, users + 1):
+            time = 964982703 + user * 1000
+            for movie in rng.sample(range(1, movies + 1), rng.randint(6, 12)):
+                time += rng.randint(60, 5000)
+                f.write(f"{user},{movie},{rng.choice([1, 2, 3, 3.5, 4, 4.5, 5])},{time}\n")
+    return folder
+
+
+@pytest.fixture
+def movielens_sample(tmp_path):
+    """The raw folder of :func:`write_movielens_sample` (40 users, 357 ratings, 60 movies)."""
+    return write_movielens_sample(str(tmp_path / "raw"))

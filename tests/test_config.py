@@ -68,3 +68,34 @@ def test_get_trainer(name, expected):
     from recbole.utils import ModelType
 
     assert get_trainer(ModelType.SEQUENTIAL, name) is expected
+
+
+@pytest.fixture
+def converted_shop(tmp_path):
+    """``shop``: a dataset whose settings live only in the ``shop.yaml`` beside its files."""
+    folder = tmp_path / "data" / "shop"
+    folder.mkdir(parents=True)
+    (folder / "shop.yaml").write_text("TIME_FIELD: ts\nload_col:\n    inter: [user_id, item_id, ts]\n")
+    return str(tmp_path / "data")
+
+
+@pytest.mark.parametrize("config_class", [KDConfig, Config])  # Config: RecBole's own, after register()
+@pytest.mark.parametrize("model", ["SASRec", "SASRecKD"])
+def test_the_yaml_beside_the_files_is_read_for_training(converted_shop, config_class, model):
+    config = config_class(model, "shop", config_dict={**NO_NEG, "data_path": converted_shop})
+    assert (config["TIME_FIELD"], config["load_col"]) == ("ts", {"inter": ["user_id", "item_id", "ts"]})
+    assert config["data_path"] == os.path.join(converted_shop, "shop")
+    assert "load_col" in config.parameters["Dataset"]
+
+
+def test_the_users_settings_win_over_the_yaml_beside_the_files(converted_shop):
+    config = KDConfig("SASRec", "shop", config_dict={**NO_NEG, "data_path": converted_shop, "TIME_FIELD": "when"})
+    assert (config["TIME_FIELD"], config["load_col"]) == ("when", {"inter": ["user_id", "item_id", "ts"]})
+
+
+def test_a_yaml_beside_the_files_that_is_not_a_mapping_is_named(converted_shop):
+    path = os.path.join(converted_shop, "shop", "shop.yaml")
+    with open(path, "w") as f:
+        f.write("- TIME_FIELD\n")
+    with pytest.raises(ValueError, match=rf"{path}: expected a mapping of key: value, got list"):
+        KDConfig("SASRec", "shop", config_dict={**NO_NEG, "data_path": converted_shop})

@@ -29,6 +29,7 @@ def test_different_splits_are_refused():
     (["--pipeline", "-d", "ml-100k", "--epochs=1"], ["--epochs=1"]),
     (["--output_dir", "out", "--regenerate", "--profile_file=x.user", "--seed=3"], ["--seed=3"]),
     (["--profile_config", "a.yaml b.yaml", "-m", "BERT4Rec", "--config_files=c.yaml"], []),
+    (["--pipeline", "--max_users=50", "--data_path=dataset"], ["--data_path=dataset"]),
 ])
 def test_only_config_overrides_reach_recbole(argv, kept):
     assert run_recbole_kd.recbole_overrides(argv) == kept

@@ -85,3 +85,46 @@ def test_the_kd_config_example_prints_what_its_comment_says(capsys):
     exec(code, {})
     comment = re.search(r"# (\S+) \(ours\), (\S+) \(RecBole", code)
     assert capsys.readouterr().out.split() == [comment[1], comment[2]] == ["0.1", "2"]
+
+
+def own_dataset_commands():
+    """The bash lines of the README's "Your own dataset" section, split as a shell would."""
+    return [shlex.split(line.split("  #")[0]) for lang, code in section_blocks("Your own dataset") if lang == "bash"
+            for line in code.splitlines() if line.strip()]
+
+
+def test_the_own_dataset_section_is_convert_then_pipeline_then_the_single_steps():
+    lines = own_dataset_commands()
+    assert [line[:3] for line in lines] == [["python", "-m", "dataset_converters"], ["python", "run_recbole_kd.py", "--pipeline"],
+                                            ["python", "-m", "recbole_llmkd.profiles"], ["python", "run_recbole_kd.py", "-m"]]
+    assert not any(arg.startswith("--config_files") for line in lines for arg in line)  # the point: none needed
+    name = lines[0][lines[0].index("--name") + 1]
+    written = load_config(dataset=name, data_path="dataset").user_path  # where the profile step writes
+    assert f"--kd_profile_file={written}" in lines[3]
+
+
+@pytest.mark.slow
+def test_the_own_dataset_section_runs_as_written(run_dir, movielens_sample, monkeypatch, capsys):
+    """Each command as written, with a 40-user MovieLens-format sample for the raw folder, the item-mean
+    teacher instead of the LLM (``--profile_config``/``--config``) and a two-epoch budget added."""
+    from dataset_converters.__main__ import main as convert_main
+    from recbole_llmkd.profiles.cli import main as profiles_main
+
+    convert, pipeline, profiles, single = own_dataset_commands()
+    raw = convert[convert.index("--input") + 1]
+    assert convert_main([movielens_sample if arg == raw else arg for arg in convert[3:]]) == 0
+    no_llm = run_dir / "no-llm.yaml"
+    no_llm.write_text("source: item_mean\nreducer: pca\nn_components: 4\n")
+    tiny = [f"--{k}={v}" for k, v in TINY.items() if k != "user_inter_num_interval"]
+
+    argv = [*pipeline[2:], "--profile_config", str(no_llm), *tiny]
+    monkeypatch.setattr(sys, "argv", ["run_recbole_kd.py", *argv])  # RecBole's Config reads sys.argv
+    rows = run_recbole_kd.main(argv)
+    assert [row["model"] for row in rows] == ["SASRec", "SASRecKD"] and all(row["epochs"] == 2 for row in rows)
+
+    profiles_main([*profiles[3:], "--config", str(no_llm), "--quiet"])
+    argv = [*single[2:], *tiny]
+    monkeypatch.setattr(sys, "argv", ["run_recbole_kd.py", *argv])
+    result = run_recbole_kd.main(argv)
+    assert 0 <= result["test_result"]["ndcg@10"] <= 1
+    assert "| SASRecKD |" in capsys.readouterr().out

@@ -75,3 +75,29 @@ def test_the_profile_settings_load_without_torch():
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == ["user_id", "timestamp", True, []]
+
+
+@pytest.fixture
+def data_path(tmp_path):
+    """A data_path with ``shop/shop.yaml`` beside its atomic files, as ``dataset_converters`` writes it."""
+    folder = tmp_path / "data" / "shop"
+    folder.mkdir(parents=True)
+    (folder / "shop.yaml").write_text("USER_ID_FIELD: customer\nload_col:\n    inter: [customer, item_id, timestamp]\n")
+    return str(tmp_path / "data")
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("SASRec", ["shop/shop.yaml"]),
+    ("SASRecKD", ["shop/shop.yaml", "model/SASRec.yaml", "overall.yaml", "model/SASRecKD.yaml"]),
+])
+def test_the_yaml_beside_the_files_is_a_plugin_file(data_path, model, expected):
+    files = plugin_config_files(model, "shop", data_path)
+    assert files[0] == os.path.join(data_path, "shop", "shop.yaml")
+    assert [os.path.relpath(p, data_path) if p.startswith(data_path) else short([p])[0][1] for p in files] == expected
+
+
+def test_ml_100k_reads_recboles_copy_whatever_the_data_path(data_path):
+    os.makedirs(os.path.join(data_path, "ml-100k"))
+    with open(os.path.join(data_path, "ml-100k", "ml-100k.yaml"), "w") as f:
+        f.write("USER_ID_FIELD: nobody\n")  # RecBole never reads this folder for ml-100k
+    assert plugin_config_files("SASRec", "ml-100k", data_path) == []

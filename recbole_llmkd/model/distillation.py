@@ -86,6 +86,39 @@ def config_bool(key, value):
     return value
 
 
+def check_float32_gamma(given, gamma, max_positions):
+    """Refuse a ``kd_gamma`` whose exponential weights are not what float32 computes them to be:
+    :meth:`ProfileDistillation.aggregate` evaluates ``exp(γ·(t − last))`` over up to
+    ``max_positions`` positions in float32, and a γ beyond float32's range becomes inf there, so the
+    last position's ``inf·0`` is NaN and the loss NaN mid-training. The weights are computed here the
+    same way, once, before training."""
+    positions = torch.arange(max(int(max_positions), 1), dtype=torch.float32)
+    weights = torch.exp(torch.tensor(gamma, dtype=torch.float32) * (positions - positions[-1]))
+    if not bool(torch.isfinite(weights).all()) or not float(weights.sum()) > 0:
+        raise ValueError(
+            f"config key 'kd_gamma' is {given!r}; the exponential weights exp(γ·(t − last)) over {len(positions)} "
+            f"positions are not finite in float32 (γ must be at most {torch.finfo(torch.float32).max:.3g}); expected "
+            "a number >= 0 of a sensible size (0.1 halves a position's weight about every 7 steps)")
+
+
+# InfoNCE logits are cosine / τ in float32; excluded pairs get _MASKED_LOGIT, which must stay below every
+# real logit (>= -1/τ), so 1/τ must stay below its magnitude (and far from float32's overflow).
+MIN_TEMPERATURE = 1.0 / abs(_MASKED_LOGIT)
+
+
+def check_float32_temperature(given, temperature):
+    """Refuse a ``kd_temperature`` whose 1/τ float32 cannot carry: one that rounds to 0 or whose
+    inverse overflows (the logits become inf and the loss NaN), or one so small that 1/τ passes the
+    logit given to excluded pairs (they would stop being excluded)."""
+    as_float32 = float(torch.tensor(temperature, dtype=torch.float32))
+    inverse = torch.tensor(1.0, dtype=torch.float32) / torch.tensor(as_float32, dtype=torch.float32)
+    if not bool(torch.isfinite(inverse)) or as_float32 < float(torch.tensor(MIN_TEMPERATURE, dtype=torch.float32)):
+        shown = "overflows float32" if not bool(torch.isfinite(inverse)) else f"is {float(inverse):.3g}"
+        raise ValueError(
+            f"config key 'kd_temperature' is {given!r}; 1/τ {shown}, and the InfoNCE logits (cosine / τ, float32) "
+            f"need 1/τ <= {abs(_MASKED_LOGIT):.0e}: expected a number >= {MIN_TEMPERATURE:.0e} (default 0.1)")
+
+
 def profile_statistics(profiles):
     """``(mean, std)`` per dimension over the rows of ``profiles`` [N, D] that have a profile (any
     non-zero entry); a dimension with no spread gets std 1 so standardising never divides by 0."""
@@ -100,7 +133,8 @@ def profile_statistics(profiles):
 
 class ProfileDistillation(nn.Module):
     def __init__(self, profile_dim, hidden_size, aggregation="mean", gamma=0.1, loss="mse",
-                 direction="profile_to_hidden", projection="learned", temperature=0.1, profile_stats=None):
+                 direction="profile_to_hidden", projection="learned", temperature=0.1, profile_stats=None,
+                 max_positions=50):
         super().__init__()
         check_choice("kd_aggregation", aggregation, AGGREGATIONS)
         check_choice("kd_loss", loss, LOSSES)
@@ -110,12 +144,14 @@ class ProfileDistillation(nn.Module):
         self.gamma = config_number("kd_gamma", gamma)
         if self.gamma < 0:  # exp(γ·(t − last)) would grow without bound toward the oldest positions
             raise ValueError(f"config key 'kd_gamma' is {gamma!r}; expected a number >= 0")
+        check_float32_gamma(gamma, self.gamma, max_positions)
         self.loss = loss
         self.direction = direction
         self.projection = projection
         self.temperature = config_number("kd_temperature", temperature)
         if not self.temperature > 0:
             raise ValueError(f"config key 'kd_temperature' is {temperature!r}; expected a positive number")
+        check_float32_temperature(temperature, self.temperature)
         if direction == "profile_to_hidden":
             self.profile_proj = nn.Linear(profile_dim, hidden_size, bias=projection == "learned")  # T
         else:
@@ -146,10 +182,13 @@ class ProfileDistillation(nn.Module):
         if self.aggregation == "mean":
             weights = valid_f
         elif self.aggregation == "exponential":
-            # weight ∝ exp(γ·t); shifting t by the row's last valid position keeps exp() <= 1
+            # weight ∝ exp(γ·t); shifting t by the row's last valid position keeps exp() <= 1 on valid
+            # positions. Padding after the last valid one would have exp(γ·(t − last)) > 1, which overflows
+            # to inf once γ·(t − last) > 88 (float32), and inf·0 is NaN: its exponent is -inf instead.
             positions = torch.arange(valid.size(1), device=hidden.device, dtype=hidden.dtype)
             last = (positions * valid_f).amax(dim=1, keepdim=True)
-            weights = torch.exp(self.gamma * (positions - last)) * valid_f
+            exponent = (self.gamma * (positions - last)).masked_fill(~valid, float("-inf"))
+            weights = torch.exp(exponent)
         else:
             scores = self.attn_score(hidden).squeeze(-1)
             scores = scores.masked_fill(~valid, float("-inf"))

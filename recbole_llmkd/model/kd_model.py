@@ -59,6 +59,7 @@ class DistillationMixin:
             projection=config["kd_projection"],
             temperature=config["kd_temperature"],
             profile_stats=stats,
+            max_positions=self.max_seq_length,
         )
         self.kd_head.apply(self._init_weights)
         self.kd_head.reset_frozen_projection()

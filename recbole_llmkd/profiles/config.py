@@ -14,6 +14,9 @@ from typing import Optional
 import yaml
 
 API_KEY_IN_CONFIG = "api_key"
+# Options only the command line (or a caller's keyword) may set: a file shared with a config must not
+# be able to vouch for a pickle (loading one runs code).
+COMMAND_LINE_ONLY = ("trust_reducer_file",)
 
 
 def option(default, help):
@@ -65,7 +68,8 @@ class ProfileConfig:
     domain: str = option("movies", "movies | products: the wording of the prompts")
     style: str = option("short", "short (structured sections) | long (free-text paragraphs)")
     template_file: Optional[str] = option(None, "YAML overriding some prompt texts: system, profile, merge, update")
-    max_items: Optional[int] = option(None, "keep only a user's most recent N training items")
+    max_items: Optional[int] = option(30, "keep only a user's most recent N training items (null: all; long "
+                                          "histories cost minutes a user on a CPU)")
     long_history: str = option("agg_after", "histories over the token budget: agg_after (profile parts, "
                                             "then merge) | agg_with (update part by part)")
     context_length: Optional[int] = option(None, "tokens per call (prompt + output); null: the model's context "
@@ -76,11 +80,13 @@ class ProfileConfig:
                                           "openai (any OpenAI-compatible server)")
     model: Optional[str] = option(None, "model folder, GGUF file or server model name; null: packaged SmolLM2")
     device: str = option("cpu", "transformers backend: torch device")
-    dtype: str = option("float32", "transformers backend: float32, bfloat16, float16, or int8 (dynamic int8 linear layers, CPU)")
+    dtype: str = option("auto", "transformers backend: float32, bfloat16, float16, int8 (dynamic int8 linear layers, "
+                                "CPU), or auto: the fastest this machine runs well (CPU with VNNI: int8; with "
+                                "AVX512-BF16/AMX: bfloat16; else float32; CUDA: bfloat16), recorded in the cache key")
     prefill: str = option("per_prompt", "transformers backend: per_prompt (each prompt read alone, unpadded, "
                                         "then the batch decodes together; same text in float32, faster) | batched")
-    batch_size: int = option(8, "users generated per batch")
-    max_new_tokens: int = option(160, "tokens the LLM may write per profile")
+    batch_size: int = option(16, "users generated per batch")
+    max_new_tokens: int = option(128, "tokens the LLM may write per profile")
     do_sample: bool = option(False, "sample instead of greedy decoding")
     temperature: float = option(0.7, "sampling temperature (with do_sample)")
     top_p: float = option(0.9, "nucleus sampling mass (with do_sample)")
@@ -96,6 +102,8 @@ class ProfileConfig:
     backoff: float = option(1.0, "openai backend: seconds before the first retry, doubled per retry")
     shard: str = option("0/1", "i/n: generate only the users of shard i of n")
     limit_users: Optional[int] = option(None, "only the first N users of the shard (trial runs)")
+    max_users: Optional[int] = option(None, "generate: a seeded sample (seed) of N users for a quick look; the "
+                                            "others get no profile (the KD models leave them out of L_distil)")
     shipped_cache: list = option([], "read-only generation caches (paths relative to profiles/shipped/)")
     regenerate: bool = option(False, "ignore the shipped caches: generate every profile again")
     # -- embedding, reduction, writing
@@ -146,7 +154,8 @@ class ProfileConfig:
     def validate(self):
         self._check_types()
         ranges = {"holdout": (1, None), "n_neighbors": (2, None), "max_new_tokens": (1, None),
-                  "context_length": (1, None), "limit_users": (1, None), "threads": (1, None), "max_retries": (0, None),
+                  "context_length": (1, None), "limit_users": (1, None), "max_users": (1, None),
+                  "threads": (1, None), "max_retries": (0, None),
                   "temperature": (0, None), "top_p": (0, 1), "repetition_penalty": (0, None),
                   "timeout": (0, None), "backoff": (0, None), "min_dist": (0, None), "rating_scale": (0, None)}
         exclusive = {"temperature", "top_p", "repetition_penalty", "timeout", "rating_scale"}  # (low, ...]
@@ -163,9 +172,11 @@ class ProfileConfig:
             raise ValueError(f"option 'cut_quantile' is {self.cut_quantile!r}; expected a number in (0, 1) or null")
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
                    "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "llama_cpp", "openai"),
-                   "reducer": ("umap", "pca", "none"), "source": ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean"),
+                   "reducer": ("umap", "pca", "none"),
+                   "source": ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean"),
                    "state_pooling": ("mean", "last"),
-                   "prefill": ("per_prompt", "batched")}
+                   "prefill": ("per_prompt", "batched"),
+                   "dtype": ("auto", "float32", "bfloat16", "float16", "int8")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
@@ -236,6 +247,10 @@ def read_yaml(path):
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise ValueError(f"{path}: unknown option(s) {unknown}; known: {sorted(FIELDS)}")
+    for name in COMMAND_LINE_ONLY:
+        if data.get(name) not in (None, False):
+            raise ValueError(f"{path}: {name!r} may not be set in a file (it is {data[name]!r}); it is the "
+                             f"command line's decision: --{name.replace('_', '-')}")
     return data
 
 

@@ -53,6 +53,10 @@ def read_profiles(config):
     for path in paths:
         for record in read_records(path):
             texts[str(record["user"])] = record["profile"]
+    if not texts:
+        names = ", ".join(os.path.basename(path) for path in paths)
+        raise ValueError(f"{config.out}: {names} hold(s) no profile (the generate run made none: see its "
+                         "generate*.summary.json for the failures); run generate again before embed")
     return sorted(texts.items(), key=lambda pair: user_sort_key(pair[0]))
 
 

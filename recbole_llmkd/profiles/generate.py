@@ -9,16 +9,17 @@ killed run loses at most the group of users in flight.
 
 import json
 import os
+import random
 import time
 
 from tqdm import tqdm
 
 from recbole_llmkd.profiles.aggregation import profile_calls
 from recbole_llmkd.files import write_text_atomic
-from recbole_llmkd.profiles.backends import make_backend
+from recbole_llmkd.profiles.backends import make_backend, resolve_dtype
 from recbole_llmkd.profiles.cache import JsonlCache
 from recbole_llmkd.profiles.chunking import HistoryTooLong
-from recbole_llmkd.profiles.history import build_histories, load_tables
+from recbole_llmkd.profiles.history import build_histories, load_tables, user_sort_key
 from recbole_llmkd.profiles.prompts import PromptBuilder, stable_hash
 from recbole_llmkd.profiles.sharding import in_shard, shard_file_suffix
 from recbole_llmkd.user_errors import RunFailed
@@ -62,15 +63,80 @@ def prompt_settings(prompts, backend, config):
             "context_length": backend.context_length, "generation": generation}
 
 
+def sample_users(users, max_users, seed):
+    """``max_users`` of ``users`` drawn with ``seed`` (all of them when there are no more), in their
+    order. Drawn before sharding, so the shards of one sample together hold exactly that sample."""
+    if not max_users or max_users >= len(users):
+        return list(users)
+    chosen = set(random.Random(seed).sample(sorted(users, key=user_sort_key), max_users))
+    return [user for user in users if user in chosen]
+
+
 def select_user_ids(users, config):
-    """The users of ``users`` (sorted) that ``shard`` and ``limit_users`` select, in order."""
-    users = in_shard(list(users), config.shard)
+    """The users of ``users`` (sorted) that ``max_users``, ``shard`` and ``limit_users`` select, in order."""
+    users = in_shard(sample_users(list(users), config.max_users, config.seed), config.shard)
     return users[: config.limit_users] if config.limit_users else users
 
 
 def select_users(histories, config):
     chosen = set(select_user_ids([h.user for h in histories], config))
     return [h for h in histories if h.user in chosen]
+
+
+ESTIMATE_SAMPLE = 200  # users whose prompts are tokenised for the estimate (evenly spread over the lengths)
+
+
+def estimate_prompt_tokens(todo, prompts, backend):
+    """Estimated prompt tokens of the first calls of ``todo`` (sorted by length): the mean over up to
+    :data:`ESTIMATE_SAMPLE` users spread evenly across it, times its size. A history over the budget
+    takes more calls (its parts, then merges): this counts it as one."""
+    if not todo:
+        return 0
+    step = max(1, len(todo) // ESTIMATE_SAMPLE)
+    sample = todo[::step]
+    counted = [backend.count_messages(prompts.profile(history.lines)) for history, _ in sample]
+    return round(sum(counted) / len(counted) * len(todo))
+
+
+def calibration_first(todo, group_size):
+    """``todo`` (sorted by length) with its median-length group moved to the front: the first group
+    timed is typical of the run, not its shortest histories."""
+    start = max(0, min(len(todo) - group_size, len(todo) // 2 - group_size // 2))
+    return todo[start:start + group_size] + todo[:start] + todo[start + group_size:]
+
+
+def format_duration(seconds):
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cost_line(config, backend, n_todo, n_cached, prompt_tokens, calibration=None):
+    """The line printed before generating (``calibration`` None) and after the first, timed group
+    (``calibration``: ``(users, seconds, output tokens)``): users, estimated tokens, and the ETA."""
+    settings = describe_settings(backend, config)
+    head = (f"generate {config.dataset} [{config.shard}]: {n_todo} users to generate ({n_cached} cached), about "
+            f"{prompt_tokens:,} prompt tokens and up to {n_todo * config.max_new_tokens:,} output tokens ({settings})")
+    if calibration is None:
+        return head + f"; timing the first {min(n_todo, config.batch_size)} users for an ETA"
+    users, seconds, output_tokens = calibration
+    left = n_todo - users
+    eta = seconds / users * left
+    return (f"generate {config.dataset} [{config.shard}]: the first {users} users took {seconds:.1f} s "
+            f"({output_tokens / max(seconds, 1e-9):.1f} output tokens/s): ETA {format_duration(eta)} for the other "
+            f"{left} (about {format_duration(seconds / users * n_todo)} in all)")
+
+
+def describe_settings(backend, config):
+    described = backend.describe()
+    parts = [described.get("backend", type(backend).__name__)]
+    if "dtype" in described:
+        parts.append(f"dtype {described['dtype']}" + (" (auto)" if config.dtype == "auto" else ""))
+    parts.append(f"batch {config.batch_size}")
+    parts.append(f"max_items {config.max_items}" if config.max_items else "full histories")
+    return ", ".join(parts)
 
 
 class Driver:
@@ -188,11 +254,17 @@ def _generate(config, backend, progress, cached_only=False):
     todo = [(h, key) for h, key in keyed if (h.user, key, backend.model_id) not in done]
     if cached_only and todo:
         raise _not_cached(config, len(todo), len(keyed))
-    # similar lengths share a batch: less padding
+    # similar lengths share a batch: less padding; the median-length group goes first and is timed
     todo.sort(key=lambda pair: sum(len(line) for line in pair[0].lines))
+    group_size = config.batch_size
+    todo = calibration_first(todo, group_size)
+    estimate = {"users": len(todo), "prompt_tokens": estimate_prompt_tokens(todo, prompts, backend),
+                "max_output_tokens": len(todo) * config.max_new_tokens}
+    if todo:
+        tqdm.write(cost_line(config, backend, len(todo), len(keyed) - len(todo), estimate["prompt_tokens"]))
+        backend.warm_up()  # the weights load before the timed batch, not inside it
     driver = Driver(backend, prompts, config)
     failures = []
-    group_size = config.batch_size
     bar = tqdm(total=len(todo), unit="user", desc=f"generate {config.dataset} [{config.shard}]",
                disable=not progress)
     generation_started = time.perf_counter()
@@ -200,7 +272,14 @@ def _generate(config, backend, progress, cached_only=False):
         group = todo[start:start + group_size]
         group_started = time.perf_counter()
         results = driver.run([h for h, _ in group])
-        seconds = (time.perf_counter() - group_started) / len(group)
+        group_seconds = time.perf_counter() - group_started
+        seconds = group_seconds / len(group)
+        if start == 0:
+            calibration = (len(group), group_seconds, driver.output_tokens)
+            estimate.update(calibration_users=len(group), calibration_seconds=round(group_seconds, 2),
+                            eta_seconds=round(seconds * (len(todo) - len(group)), 1))
+            tqdm.write(cost_line(config, backend, len(todo), len(keyed) - len(todo), estimate["prompt_tokens"],
+                                 calibration))
         records = []
         for history, key in group:
             text, error, usage = results[history.user]
@@ -225,6 +304,8 @@ def _generate(config, backend, progress, cached_only=False):
         "seconds": round(generation_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
         "output_tokens_per_s": round(driver.output_tokens / generation_seconds, 2) if todo else None,
         "users_truncated_by_max_items": sum(1 for h in histories if h.n_dropped),
+        "max_users": config.max_users, "estimate": estimate,
+        "dtype_choice": resolve_dtype(config.dtype, config.device)[1] if config.backend == "transformers" else None,
         "batch_size": config.batch_size, "backend": backend.describe(), "cache": cache.path,
         "failures": failures[:20],
     }

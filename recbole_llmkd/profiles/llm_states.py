@@ -115,9 +115,11 @@ def load_state_encoder(config, reader=None):
     """The :class:`HiddenStateEncoder` of ``config``: the transformers backend with its model and
     dtype, or ``reader``'s (share one reader between designs over the same texts)."""
     if reader is None:
+        from recbole_llmkd.profiles.backends import resolve_dtype
         from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
 
-        backend = TransformersBackend(model=config.model, device=config.device, dtype=config.dtype,
+        backend = TransformersBackend(model=config.model, device=config.device,
+                                      dtype=resolve_dtype(config.dtype, config.device)[0],
                                       context_length=config.context_length)
         reader = StateReader(backend, (config.state_layer,))
     return HiddenStateEncoder(reader, config.state_layer, config.state_pooling)

@@ -97,7 +97,7 @@ def load_reducer(path, trusted=False):
     head, newline, data = raw.partition(b"\n")
     signed = raw.startswith(MAGIC) and newline
     if signed and hmac.compare_digest(head[len(MAGIC):], _signature(data)):
-        return pickle.loads(data)
+        return _unpickle_reducer(path, data)
     if not trusted:
         why = ("its signature does not match this machine's key (written elsewhere, or modified)" if signed
                else "it is not a reducer file written by this pipeline")
@@ -105,7 +105,21 @@ def load_reducer(path, trusted=False):
             f"reducer_file {path}: refused to load: {why}. Loading a pickle runs code; set "
             "trust_reducer_file (--trust-reducer-file) only for a file you trust"
         )
-    return pickle.loads(data if signed else raw)
+    return _unpickle_reducer(path, data if signed else raw)
+
+
+def _unpickle_reducer(path, data):
+    """The reducer pickled in ``data``; a file that is not a pickle (a text file, a truncated copy, a
+    class this installation lacks) or holds no ``transform`` is one ValueError naming ``path``."""
+    try:
+        reducer = pickle.loads(data)
+    except Exception as error:  # pickle raises anything its opcodes reach: UnpicklingError, EOFError, ImportError...
+        raise ValueError(f"reducer_file {path}: not a pickled reducer ({type(error).__name__}: "
+                         f"{str(error)[:200]}); expected the reducer.pkl a reduce step wrote") from None
+    if not callable(getattr(reducer, "transform", None)):
+        raise ValueError(f"reducer_file {path}: holds a {type(reducer).__name__}, not a fitted reducer (no "
+                         "transform method); expected the reducer.pkl a reduce step wrote")
+    return reducer
 
 
 def run_reduce(config):

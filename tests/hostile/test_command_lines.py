@@ -42,10 +42,15 @@ def test_converter_cli(tmp_path, capsys):
      "run_recbole_kd.py: error: profile file absent.user not found"),
     (["-m", "dataset_converters.temporal_split", "-d", "nosuch", "--data-path", "nowhere", "--output", "o"],
      "python -m dataset_converters.temporal_split: error: "),
+    # a shared profile config may not vouch for a pickle: the main job refuses it before any stage runs
+    (["run_recbole_kd.py", "--pipeline", "-d", "ml-100k", "--profile_config", "shared.yaml"],
+     "run_recbole_kd.py: error: shared.yaml: 'trust_reducer_file' may not be set in a file (it is True); it is the "
+     "command line's decision: --trust-reducer-file"),
 ])
 def test_entry_points_exit_2_with_one_line(argv, message, tmp_path):
     import os
 
+    (tmp_path / "shared.yaml").write_text("reducer_file: reducer.pkl\ntrust_reducer_file: true\n")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     argv = [os.path.join(root, argv[0]), *argv[1:]] if argv[0].endswith(".py") else argv
     result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=tmp_path,

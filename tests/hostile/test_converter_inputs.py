@@ -51,6 +51,30 @@ def test_bad_movielens_values_name_the_line_and_write_nothing(movielens, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+# A download or copy that stopped inside the last line's final field: no newline at the end, and a value
+# that still parses (timestamps 50-100 in the sample: two or three digits).
+@pytest.mark.parametrize("ratings, message", [
+    (RATINGS.rstrip("\n")[:-1], r"ratings\.csv line 5: the file ends without a newline inside column 'timestamp' "
+                                r"\('9', shorter than on every other line, which have 2 characters or more\): the "
+                                r"file looks cut off; copy it again, or end the last line with a newline"),
+    (RATINGS + "2,30,4.5,1", r"ratings\.csv line 6: the file ends without a newline inside column 'timestamp' "
+                             r"\('1', shorter"),
+], ids=["cut-timestamp", "cut-appended-row"])
+def test_a_last_line_cut_inside_its_final_field_is_refused(movielens, tmp_path, ratings, message):
+    with pytest.raises(ConversionError, match=message):
+        convert("movielens", movielens(ratings), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("ending", ["", "\r\n"], ids=["no-newline", "crlf"])
+def test_a_complete_last_line_is_kept_with_or_without_its_newline(movielens, tmp_path, ending):
+    _, summary = convert("movielens", movielens(RATINGS.rstrip("\n") + ending), tmp_path / "out")
+    assert summary.interactions == 4
+    last = (tmp_path / "out" / "ml-20m" / "ml-20m.inter").read_text().splitlines()[-1]
+    assert last == "2\t10\t5\t50"  # sorted by user: user 1's rows come first
+    assert "1\t30\t1\t90" in (tmp_path / "out" / "ml-20m" / "ml-20m.inter").read_text()
+
+
 def test_ratings_of_unlisted_movies_are_kept_and_counted(movielens, tmp_path):
     raw = movielens(movies=MOVIES.replace("30,Babylon 5,(no genres listed)\n", ""))
     folder, summary = convert("movielens", raw, tmp_path / "out")

@@ -17,6 +17,8 @@ from recbole_llmkd.profiles.config import load_config
     ("max_retries", -1, r"option 'max_retries' is -1; expected a number >= 0"),
     ("n_neighbors", 1, r"option 'n_neighbors' is 1; expected a number >= 2"),
     ("timeout", float("nan"), r"option 'timeout' is nan; expected a number > 0"),
+    ("max_users", 0, r"option 'max_users' is 0; expected a number >= 1"),
+    ("dtype", "int4", r"dtype must be one of \['auto', 'float32', 'bfloat16', 'float16', 'int8'\], got 'int4'"),
 ])
 def test_bad_options_are_named(option, value, message):
     with pytest.raises(ValueError, match=message):

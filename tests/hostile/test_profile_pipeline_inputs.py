@@ -4,6 +4,7 @@ an LLM server whose errors echo the API key, a generation in which every request
 import json
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -125,3 +126,86 @@ def test_every_request_failing_is_a_failed_run_and_the_key_is_not_stored(convert
     with pytest.raises(RunFailed):
         openai_server.enqueue(*[("echo", 400)] * 3)
         main(argv)
+
+
+# -- the trust switch is the command line's decision, never a file's
+
+
+@pytest.mark.parametrize("value", ["true", "yes", "1"])
+def test_trust_reducer_file_from_a_yaml_file_is_refused(tmp_path, value):
+    shared = tmp_path / "shared.yaml"
+    shared.write_text(f"reducer_file: evil.pkl\ntrust_reducer_file: {value}\n")
+    with pytest.raises(ValueError, match=rf"{shared}: 'trust_reducer_file' may not be set in a file \(it is "
+                                         r".*\); it is the command line's decision: --trust-reducer-file"):
+        load_config([str(shared)])
+
+
+def test_the_trust_switch_still_comes_from_the_command_line(tmp_path, capsys):
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("reducer_file: fitted.pkl\ntrust_reducer_file: false\n")  # false: nothing is vouched for
+    assert load_config([str(shared)]).trust_reducer_file is False
+    assert load_config([str(shared)], trust_reducer_file=True).trust_reducer_file is True
+    shared.write_text("trust_reducer_file: true\n")
+    assert run_cli(main, "p", ["reduce", "--config", str(shared), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"p: error: {shared}: 'trust_reducer_file' may not be set in a file")
+    assert not (tmp_path / "out").exists()
+
+
+# -- a trusted reducer file that is not a reducer: one line naming it, nothing written
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    """An output folder after the embed step: three users' 2-dim embeddings."""
+    from recbole_llmkd.profiles.embed import save_matrix
+
+    out = tmp_path / "out"
+    out.mkdir()
+    save_matrix(str(out / "embeddings.npz"), ["1", "2", "3"], np.eye(3, 2))
+    return out
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"n_components: 32\n", r"not a pickled reducer \(UnpicklingError: "),
+    (b"", r"not a pickled reducer \(EOFError: "),
+    (pickle.dumps(PCA(n_components=1).fit(np.eye(3, 2)))[:40], r"not a pickled reducer \("),
+    (pickle.dumps({"components": [1, 2]}), r"holds a dict, not a fitted reducer \(no transform method\)"),
+], ids=["text", "empty", "truncated", "not-a-reducer"])
+def test_a_trusted_file_that_is_not_a_reducer_is_one_line(embedded, key_file, tmp_path, capsys, content, why):
+    path = tmp_path / "given.pkl"
+    path.write_bytes(content)
+    argv = ["reduce", "--output-dir", str(embedded), "--reducer-file", str(path), "--trust-reducer-file"]
+    assert run_cli(main, "p", argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.match(rf"p: error: reducer_file {re.escape(str(path))}: {why}", err), err
+    assert sorted(os.listdir(embedded)) == ["embeddings.npz"]  # no reduced.npz, no reducer.pkl
+
+
+# -- embed with no profile: refused before anything is written
+
+
+def test_embed_after_a_generate_where_every_request_failed_writes_nothing(converted, served, openai_server,
+                                                                          tmp_path, capsys):
+    out = tmp_path / "out"
+    openai_server.enqueue(*[("echo", 400)] * 3)
+    generate = ["generate", "-d", "ml-20m", "--data-path", converted, "--output-dir", str(out), "--quiet",
+                "--max-retries", "0", *served]
+    assert run_cli(main, "p", generate) == 1
+    assert (out / "profiles.jsonl").read_text() == ""
+    capsys.readouterr()
+    assert run_cli(main, "p", ["embed", "-d", "ml-20m", "--data-path", converted, "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"p: error: {out}: profiles.jsonl hold(s) no profile (the generate run made none: see its "
+                   "generate*.summary.json for the failures); run generate again before embed "
+                   "(--debug shows the traceback)\n")
+    assert not (out / "embeddings.npz").exists() and not (out / "embeddings.jsonl").exists()
+
+
+def test_embed_with_no_profile_keeps_the_earlier_embeddings(embedded, capsys):
+    (embedded / "profiles.jsonl").write_text("")
+    before = (embedded / "embeddings.npz").read_bytes()
+    assert run_cli(main, "p", ["embed", "--output-dir", str(embedded)]) == 2
+    assert "profiles.jsonl hold(s) no profile" in capsys.readouterr().err
+    assert (embedded / "embeddings.npz").read_bytes() == before

@@ -32,6 +32,24 @@ def test_exponential_aggregation_weights_recent_positions_higher():
     assert torch.allclose(agg, torch.tensor([[1 / 3 * 1 + 2 / 3 * 3, 1 / 3 * 2 + 2 / 3 * 4]]))
 
 
+def test_a_float32_safe_huge_gamma_pools_the_last_valid_position_only():
+    # γ·(t − last) = -1e30 underflows exp() to 0 for every earlier position; the last one keeps weight 1
+    agg = head("exponential", gamma=1e30).aggregate(HIDDEN, VALID)
+    assert torch.equal(agg, torch.tensor([[3.0, 4.0]]))
+
+
+@pytest.mark.parametrize("gamma", [2.0, 50.0])
+def test_exponential_aggregation_of_a_short_row_in_a_long_batch_is_finite(gamma):
+    # 2 valid positions of 50: exp(γ·(t − last)) at the padding would be exp(γ·48), inf in float32 for γ = 2
+    hidden = torch.zeros(1, 50, 2)
+    hidden[0, :2] = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    valid = torch.zeros(1, 50, dtype=torch.bool)
+    valid[0, :2] = True
+    agg = head("exponential", gamma=gamma).aggregate(hidden, valid)
+    w = 1 / (1 + math.exp(gamma))  # the first position's weight
+    assert torch.allclose(agg, torch.tensor([[w * 1 + (1 - w) * 3, w * 2 + (1 - w) * 4]]))
+
+
 def test_exponential_aggregation_with_gaps_uses_positions():
     # valid positions 0 and 2 (1 is masked): weights ∝ exp(γ·(t − 2)) = 1/4, 1 for γ = ln 2
     hidden = torch.tensor([[[4.0, 0.0], [50.0, 50.0], [0.0, 8.0], [9.0, 9.0]]])

@@ -5,8 +5,8 @@ from recbole_llmkd.profiles.config import ProfileConfig, load_config
 
 
 def test_precedence_defaults_dataset_file_user_file_flags(tmp_path):
-    assert ProfileConfig().max_items is None
-    assert load_config().max_items == 30  # properties/profiles/ml-100k.yaml
+    assert ProfileConfig().dtype == "auto"
+    assert load_config().dtype == "float32"  # properties/profiles/ml-100k.yaml: the shipped profiles' dtype
     path = tmp_path / "mine.yaml"
     path.write_text("max_items: 12\nstyle: long\n")
     config = load_config([str(path)], style="short")

@@ -129,3 +129,108 @@ def test_shipped_cache_is_reused_unless_regenerating(served, tmp_path):
     assert again["generated"] == 3 and again["from_shipped_cache"] == 0 and again["shipped_caches"] == []
     with pytest.raises(FileNotFoundError, match="shipped cache"):
         generate(config(shipped_cache=[str(tmp_path / "missing.jsonl")]), backend)
+
+
+# -- fast by default, and what it will cost said first
+
+
+def test_the_cost_and_the_eta_are_printed_before_the_rest_is_generated(served, openai_server, capsys):
+    config, backend = served
+    summary = generate(config(batch_size=1), backend)
+    lines = capsys.readouterr().out.splitlines()
+    estimate = summary["estimate"]
+    assert (estimate["users"], estimate["max_output_tokens"], estimate["calibration_users"]) == (3, 3 * 128, 1)
+    assert estimate["prompt_tokens"] > 0 and estimate["eta_seconds"] >= 0
+    assert lines[0] == (f"generate toy [0/1]: 3 users to generate (0 cached), about {estimate['prompt_tokens']:,} "
+                        "prompt tokens and up to 384 output tokens (OpenAIBackend, batch 1, max_items 30); timing the first 1 "
+                        "users for an ETA")
+    assert lines[1].startswith("generate toy [0/1]: the first 1 users took ") and " for the other 2 (about " in lines[1]
+    # the timed user is the median-length history, not the shortest: its request went first
+    histories = [r["body"]["messages"][-1]["content"] for r in openai_server.requests]
+    assert sorted(histories, key=len).index(histories[0]) == 1
+    generate(config(batch_size=1), backend)
+    assert capsys.readouterr().out == ""  # everything cached: nothing to estimate
+
+
+@pytest.mark.parametrize("todo, size, first", [(list(range(10)), 3, [4, 5, 6]), (list(range(10)), 16, list(range(10))),
+                                               ([0, 1], 1, [1]), ([], 4, [])])
+def test_the_median_length_group_is_timed_first(todo, size, first):
+    from recbole_llmkd.profiles.generate import calibration_first
+
+    reordered = calibration_first(todo, size)
+    assert reordered[:len(first)] == first and sorted(reordered) == todo
+
+
+def test_max_users_generates_a_seeded_sample_and_nobody_else(served, openai_server):
+    config, backend = served
+    summary = generate(config(max_users=2), backend)
+    assert (summary["users"], summary["generated"], summary["max_users"]) == (2, 2, 2)
+    chosen = [r["user"] for r in read_records(selection_path(config()))]
+    assert len(chosen) == 2 and set(chosen) < {"u1", "u2", "u3"}
+    assert generate(config(max_users=2), backend)["cached"] == 2  # the same seed draws the same users
+    shards = [generate(config(max_users=2, shard=f"{i}/2"), backend) for i in range(2)]
+    assert sum(s["users"] for s in shards) == 2 and all(s["generated"] == 0 for s in shards)
+
+
+@pytest.mark.parametrize("users, n, seed, expected", [
+    (["1", "2", "3", "10"], 2, 0, 2), (["1", "2", "3"], 5, 0, 3), (["1", "2", "3"], None, 0, 3)])
+def test_sample_users_keeps_the_order_and_is_reproducible(users, n, seed, expected):
+    from recbole_llmkd.profiles.generate import sample_users
+
+    sample = sample_users(users, n, seed)
+    assert len(sample) == expected and sample == [u for u in users if u in sample]
+    assert sample_users(list(reversed(users)), n, seed) == list(reversed(sample))  # by user id, not file order
+
+
+@pytest.mark.parametrize("flags, device, expected", [
+    ("fpu avx2 avx512f avx512_vnni avx512_bf16", "cpu", ("int8", "auto: CPU has avx512_vnni")),
+    ("fpu avx2 avx_vnni", "cpu", ("int8", "auto: CPU has avx_vnni")),
+    ("fpu avx2 avx512f avx512_bf16", "cpu", ("bfloat16", "auto: CPU has avx512_bf16")),
+    ("fpu avx2", "cpu", ("float32", "auto: CPU without VNNI, AVX512-BF16 or AMX")),
+    (None, "cpu", ("float32", "auto: CPU without VNNI, AVX512-BF16 or AMX")),  # no /proc/cpuinfo
+    ("fpu avx2 avx512_vnni", "mps", ("float32", "auto: device mps")),
+])
+def test_auto_dtype_is_the_fastest_this_machine_runs_well(tmp_path, flags, device, expected):
+    from recbole_llmkd.profiles.backends import resolve_dtype
+
+    cpuinfo = tmp_path / "cpuinfo"
+    if flags is not None:
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n")
+    assert resolve_dtype("auto", device, str(cpuinfo)) == expected
+    assert resolve_dtype("float32", device, str(cpuinfo)) == ("float32", "set")
+
+
+def test_the_cache_key_holds_the_dtype_auto_chose(toy_config):
+    from recbole_llmkd.profiles.backends import make_backend, resolve_dtype
+    from recbole_llmkd.profiles.generate import prompt_settings
+    from recbole_llmkd.profiles.prompts import PromptBuilder
+
+    config = toy_config()
+    assert (config.dtype, config.max_items, config.max_new_tokens, config.batch_size) == ("auto", 30, 128, 16)
+    backend = make_backend(config)
+    chosen = resolve_dtype("auto")[0]
+    assert backend.describe()["dtype"] == chosen != "auto"
+    settings = prompt_settings(PromptBuilder(config.style, config.domain, config.template_file), backend, config)
+    assert settings["generation"]["dtype"] == chosen
+
+
+def test_the_backend_warms_up_before_the_timed_batch_and_not_when_all_is_cached(served):
+    config, _ = served
+    calls = []
+
+    class Recording(OpenAIBackend):
+        def warm_up(self):
+            calls.append("warm_up")
+
+        def generate(self, batch):
+            calls.append("generate")
+            return super().generate(batch)
+
+    def backend(cfg):
+        return Recording(cfg.model, base_url=cfg.base_url, context_length=cfg.context_length, backoff=cfg.backoff)
+
+    generate(config(batch_size=1), backend)
+    assert calls == ["warm_up", "generate", "generate", "generate"]
+    calls.clear()
+    generate(config(batch_size=1), backend)
+    assert calls == []  # a cached run loads no weights

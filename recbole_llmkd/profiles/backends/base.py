@@ -32,6 +32,10 @@ class Backend:
     def count_text(self, text):
         raise NotImplementedError
 
+    def warm_up(self):
+        """Load what the first ``generate`` would load (weights), so that the first batch times
+        generation alone: the ETA is extrapolated from it."""
+
     def describe(self):
         """What the manifest records about this backend."""
         return {"backend": type(self).__name__, "model": self.model_id, "context_length": self.context_length}

@@ -104,6 +104,9 @@ class TransformersBackend(Backend):
             self.load_seconds += time.perf_counter() - started
         return self._model
 
+    def warm_up(self):
+        self.model  # noqa: B018  (the property loads the weights)
+
     def render(self, messages):
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
