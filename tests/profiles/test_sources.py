@@ -59,7 +59,7 @@ def test_random_source_copies_the_reference_users_and_dims(tmp_path, toy_config)
 
 
 @pytest.mark.parametrize("source, kwargs, message", [
-    ("genres", {}, "profile source 'genres'; expected one of llm, item_mean, metadata, random, shuffled"),
+    ("genres", {}, "profile source 'genres'; expected one of llm, item_mean, metadata, llm_states, llm_item_mean, random, shuffled"),
     ("random", {}, "profile source 'random' needs reference_file"),
     ("shuffled", {}, "profile source 'shuffled' needs reference_file: the .user file whose vectors it permutes"),
 ])
