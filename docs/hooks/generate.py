@@ -34,6 +34,7 @@ COMMANDS = {
     "run_recbole_kd": "python run_recbole_kd.py",
     "run_hyper_kd": "python run_hyper_kd.py",
     "profiles": "python -m recbole_llmkd.profiles",
+    "metadata": "python -m recbole_llmkd.profiles.metadata",
     "dataset_converters": "python -m dataset_converters",
     "temporal_split": "python -m dataset_converters.temporal_split",
     "cold_start": "python -m dataset_converters.cold_start",
