@@ -96,10 +96,16 @@ def kd_keys_markdown():
     for sec, key, default, kind, meaning in overall_yaml_keys():
         if sec != section:
             section = sec
-            out += ["", f"**{_escape(sec)}**" if sec else "", "", "| key | default | type | meaning |",
-                    "| --- | --- | --- | --- |"]
+            out += ["", *_section_heading(sec or "RecBole's own keys that the KD models set."), "",
+                    "| key | default | type | meaning |", "| --- | --- | --- | --- |"]
         out.append(f"| `{key}` | `{default}` | {kind} | {_escape(meaning)} |")
     return "\n".join(out).strip() + "\n"
+
+
+def _section_heading(text):
+    """A section comment as a level-3 heading (its first sentence) and the rest as a paragraph."""
+    title, _, rest = text.partition(". ")
+    return [f"### {_escape(title.rstrip('.'))}"] + (["", _escape(rest)] if rest else [])
 
 
 # ---- profile options: ProfileConfig --------------------------------------------------------------
@@ -136,7 +142,8 @@ def profile_options_markdown():
     for field in dataclasses.fields(ProfileConfig):
         if sections.get(field.name) != section:
             section = sections.get(field.name)
-            out += ["", f"**{_escape(section)}**", "", "| option (YAML key) | flag | type | default | meaning |",
+            out += ["", *_section_heading(section[:1].upper() + section[1:]), "",
+                    "| option (YAML key) | flag | type | default | meaning |",
                     "| --- | --- | --- | --- | --- |"]
         args = typing.get_args(field.type)
         base = next((a for a in args if a is not type(None)), field.type) if args else field.type
@@ -201,6 +208,9 @@ def readme_headline(page_path):
 # ---- MkDocs events ---------------------------------------------------------------------------------
 
 def on_page_markdown(markdown, page, config, files):
+    if re.match(r"results/.+/tables\.md$", page.file.src_uri):
+        # The reports' tables are mostly numbers and variant names: rank them below the prose pages.
+        page.meta.setdefault("search", {"boost": 0.2})
     def replace(match):
         kind, argument = match.group(1), match.group(2) or ""
         if kind == "kd-keys":
@@ -231,4 +241,5 @@ def on_files(files, config):
 
 
 def _escape(text):
-    return (text or "").replace("|", "\\|")
+    """Text for a Markdown table cell: pipes escaped, and <...> shown, not read as HTML."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
