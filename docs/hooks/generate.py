@@ -12,6 +12,8 @@ A page asks for a generated part with an HTML comment on a line of its own:
 * ``<!-- gen:file PATH LANG -->``: the file PATH of the repository, verbatim, as a LANG code block.
 * ``<!-- gen:headline -->``: the README's text between ``<!-- headline -->`` and
   ``<!-- /headline -->``, its links rewritten for the site.
+* ``<!-- gen:main-job-example -->``: the table, sentence and plot the main job writes, made by its own
+  functions from two committed benchmark runs of the same budget and seed (:data:`EXAMPLE_RUNS`).
 
 It also publishes ``results/`` (its Markdown reports, text outputs and plots, not the run JSONs)
 under ``results/`` of the site, so the reports' own relative links keep working.
@@ -50,6 +52,11 @@ COMMANDS = {
 }
 
 RESULT_SUFFIXES = (".md", ".txt", ".png")
+# The main job's output drawn by its own functions (recbole_llmkd.pipeline) from two committed runs of
+# the same budget and seed: the benchmark's seed 1 of RecBole's SASRec and of the shipped defaults.
+EXAMPLE_RUNS = ("results/runs/converged/ml-100k/SASRec/baseline/seed1.json",
+                "results/runs/converged/ml-100k/SASRec/kd-nce/seed1.json")
+EXAMPLE_PLOT = "img/main-job-example.png"
 DIRECTIVE = re.compile(r"^<!-- gen:(\S+)(?: (.*?))? -->$", re.M)
 _help_cache = {}
 
@@ -205,6 +212,44 @@ def readme_headline(page_path):
     return re.sub(r"\]\(([^)]+)\)", relink, found.group(1))
 
 
+# ---- the main job's table and plot ------------------------------------------------------------------
+
+def main_job_rows():
+    from recbole_llmkd.pipeline import check_same_split, table_rows
+
+    runs = []
+    for path in EXAMPLE_RUNS:
+        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+            runs.append(json.load(f))
+    check_same_split(runs)
+    return table_rows(runs)
+
+
+def main_job_plot():
+    import tempfile
+
+    from recbole_llmkd.pipeline import plot_results
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = plot_results(main_job_rows(), os.path.join(folder, "results.png"), "ml-100k, same split, seed 1")
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def main_job_markdown(page_path):
+    from recbole_llmkd.pipeline import comparison_line, format_table
+
+    rows = main_job_rows()
+    up = "../" * page_path.count("/")
+    runs = ", ".join(f"`{path}`" for path in EXAMPLE_RUNS)
+    return (f"```text\n{format_table(rows)}\n\n{comparison_line(rows)}\n```\n\n"
+            f"![The main job's plot: test metrics of both models side by side, and their seconds per epoch]"
+            f"({up}{EXAMPLE_PLOT})\n\n"
+            f"Drawn when this site is built, by the main job's own table and plot functions, from two runs "
+            f"the benchmark made at the main job's budget and seed: {runs}. Your run's numbers will differ "
+            f"by the few percent a single seed moves them (and its seconds by the machine).\n")
+
+
 # ---- MkDocs events ---------------------------------------------------------------------------------
 
 def on_page_markdown(markdown, page, config, files):
@@ -223,13 +268,17 @@ def on_page_markdown(markdown, page, config, files):
             return file_markdown(argument)
         if kind == "headline":
             return readme_headline(page.file.src_uri)
+        if kind == "main-job-example":
+            return main_job_markdown(page.file.src_uri)
         raise ValueError(f"{page.file.src_uri}: unknown generator <!-- gen:{kind} -->")
 
     return DIRECTIVE.sub(replace, markdown)
 
 
 def on_files(files, config):
-    """Publish results/ (reports, text outputs, plots) under results/ of the site."""
+    """Publish results/ (reports, text outputs, plots) under results/ of the site, and the main job's
+    example plot."""
+    files.append(File.generated(config, EXAMPLE_PLOT, content=main_job_plot()))
     source = os.path.join(ROOT, "results")
     for folder, dirs, names in os.walk(source):
         dirs[:] = sorted(d for d in dirs if d != "runs")
