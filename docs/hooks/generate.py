@@ -26,8 +26,6 @@ import re
 import subprocess
 import sys
 
-from mkdocs.structure.files import File
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
@@ -275,9 +273,21 @@ def on_page_markdown(markdown, page, config, files):
     return DIRECTIVE.sub(replace, markdown)
 
 
+def on_page_content(html, page, config, files):
+    """The docstrings are written with Sphinx roles (:func:`x`, :class:`~a.B`, ``text::``), which
+    mkdocstrings renders as Markdown: show them as Sphinx would, the role dropped, ``~a.B`` as ``B``."""
+    if page.file.src_uri != "reference/api.md":
+        return html
+    html = re.sub(r":(?:func|class|mod|meth|data|attr|exc):(<code>)", r"\1", html)
+    html = re.sub(r"<code>~(?:[\w.]+\.)?(\w+)</code>", r"<code>\1</code>", html)
+    return re.sub(r"(\w)::(</p>)", r"\1:\2", html)
+
+
 def on_files(files, config):
     """Publish results/ (reports, text outputs, plots) under results/ of the site, and the main job's
     example plot."""
+    from mkdocs.structure.files import File  # here, so that tests/test_docs.py can import this file without mkdocs
+
     files.append(File.generated(config, EXAMPLE_PLOT, content=main_job_plot()))
     source = os.path.join(ROOT, "results")
     for folder, dirs, names in os.walk(source):
