@@ -1,5 +1,6 @@
 """The README's quick start, run as written (with a tiny training budget substituted for its 50
-epochs): the profile path it names is the one the profile pipeline writes, and its code runs."""
+epochs): the profile path it names is the one the profile pipeline writes, and its code runs. The
+docs site's pages are run by tests/test_docs.py."""
 
 import os
 import re
@@ -80,11 +81,27 @@ def test_the_quick_start_command_lines_run(profiles_in_place, monkeypatch, index
     assert 0 <= result["test_result"]["ndcg@10"] <= 1
 
 
-def test_the_kd_config_example_prints_what_its_comment_says(capsys):
-    (code,) = [code for lang, code in section_blocks("Quick start") if lang == "python" and "KDConfig(" in code]
-    exec(code, {})
-    comment = re.search(r"# (\S+) \(ours\), (\S+) \(RecBole", code)
-    assert capsys.readouterr().out.split() == [comment[1], comment[2]] == ["0.1", "2"]
+def test_the_readme_fits_on_two_screens_and_links_into_the_docs():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert len(text.splitlines()) <= 150
+    assert text.count("<!-- headline -->") == text.count("<!-- /headline -->") == 1
+    links = re.findall(r"\]\(((?:docs|results)/[^)#]+)", text)
+    assert any(link.startswith("docs/") for link in links)
+    assert [link for link in links if not os.path.isfile(os.path.join(ROOT, link))] == []
+
+
+@pytest.mark.parametrize("command", ["bash scripts/main.sh", "bash scripts/test.sh", "bash scripts/docs.sh"])
+def test_the_scripts_it_names_exist(command):
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        assert command in f.read()
+    assert os.access(os.path.join(ROOT, command.split()[1]), os.X_OK)
+
+
+def test_the_one_word_change_is_the_only_difference_between_its_two_sasrec_lines():
+    sasrec, sasrec_kd = (argv for argv in commands("python run_recbole_kd.py") if argv[3] in ("SASRec", "SASRecKD"))
+    assert sasrec[3] == "SASRec" and sasrec_kd[3] == "SASRecKD"
+    assert [a for a in sasrec_kd if not a.startswith("--kd_")][4:] == sasrec[4:]
 
 
 def own_dataset_commands():
