@@ -40,6 +40,7 @@ COMMANDS = {
     "cold_start": "python -m dataset_converters.cold_start",
     "grid": "python benchmarks/grid.py",
     "report": "python benchmarks/report.py",
+    "run_files": "python benchmarks/run_files.py",
     "select_recipe": "python benchmarks/select_recipe.py",
     "teacher_check": "python benchmarks/teacher_check.py",
     "train_overhead": "python benchmarks/train_overhead.py",
