@@ -47,6 +47,7 @@ from recbole.utils import init_logger, init_seed
 
 from recbole_llmkd.config import KDConfig, get_model, get_trainer
 from recbole_llmkd.fast_path import apply_fast_path, fast_path_enabled
+from recbole_llmkd.files import file_sha256
 from recbole_llmkd.measure import measured_trainer
 from recbole_llmkd.quick_start import with_ce_defaults
 from recbole_llmkd.registry import register
@@ -139,14 +140,6 @@ def git_state(folder=None):
     except (OSError, subprocess.SubprocessError):
         return None, None
     return commit, dirty
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def provenance(dataset):

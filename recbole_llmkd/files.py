@@ -12,6 +12,7 @@ tab-separated and sequence values space-separated (RecBole's defaults).
 """
 
 import contextlib
+import hashlib
 import os
 import tempfile
 
@@ -64,6 +65,15 @@ def read_atomic(path):
         raise ValueError(f"{path}: {error}") from None
     frame.columns = list(types)
     return frame, types
+
+
+def file_sha256(path):
+    """The sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def staged_file(folder, final_name):

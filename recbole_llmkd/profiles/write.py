@@ -7,22 +7,13 @@ from the summaries the earlier steps wrote into the output folder.
 """
 
 import glob
-import hashlib
 import json
 import os
 import time
 
-from recbole_llmkd.files import dataset_files, read_atomic, write_profile_file, write_text_atomic
+from recbole_llmkd.files import dataset_files, file_sha256, read_atomic, write_profile_file, write_text_atomic
 from recbole_llmkd.profiles.embed import load_matrix
 from recbole_llmkd.profiles.reduce import reduced_path
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def step_summary_path(config, step):
