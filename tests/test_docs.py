@@ -247,13 +247,16 @@ def tiny_profiles(argv):
 
 
 def results_copy(argv, workdir):
-    """``--results`` pointing at a copy of results/ (this budget's runs), so nothing in the repository
-    is rewritten."""
+    """``--results`` pointing at a copy of results/ (this budget's runs, and the user lists compact run
+    JSONs refer to: ``runs/users/``), so nothing in the repository is rewritten."""
+    from benchmarks.run_files import USERS_FOLDER
+
     budget = argv[argv.index("--budget") + 1] if "--budget" in argv else "cpu"
     copy = os.path.join(workdir, "results-copy")
     if not os.path.isdir(copy):
         shutil.copytree(os.path.join(ROOT, "results"), copy,
-                        ignore=lambda folder, names: [n for n in names if folder.endswith("runs") and n != budget])
+                        ignore=lambda folder, names: [n for n in names if folder.endswith("runs")
+                                                      and n not in (budget, USERS_FOLDER)])
     return argv + ["--results", copy]
 
 
