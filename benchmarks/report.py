@@ -275,6 +275,19 @@ def best_in_stage_two(run):
 
 def attribution(groups):
     """The :data:`ATTRIBUTION` comparisons the runs hold, Holm-adjusted across all of them."""
+    return holm_adjust(attribution_comparisons(groups))
+
+
+def holm_adjust(rows):
+    """``rows`` with ``p_seed_holm`` (their paired p, Holm-adjusted across all of them) and the verdict it gives."""
+    for row, adjusted in zip(rows, holm([r["p_seed_ttest"] for r in rows])):
+        row["p_seed_holm"] = adjusted
+        row["verdict_holm"] = verdict(row["relative_change"], adjusted, len(row["seeds"]))
+    return rows
+
+
+def attribution_comparisons(groups):
+    """The :data:`ATTRIBUTION` comparisons the runs hold, unadjusted."""
     rows = []
     pairs = [(f"{base}-{ATTRIBUTION_RECIPE}", "baseline" if against == "baseline" else f"{against}-{ATTRIBUTION_RECIPE}",
               question) for base, against, question in ATTRIBUTION] + list(ATTRIBUTION_EXTRA)
@@ -293,10 +306,20 @@ def attribution(groups):
                              "best_epochs": [runs[s]["best_epoch"] for s in sorted(runs)],
                              "best_in_stage_two": sum(1 for b in stage_two if b) if any(
                                  b is not None for b in stage_two) else None, **paired})
-    for row, adjusted in zip(rows, holm([r["p_seed_ttest"] for r in rows])):
-        row["p_seed_holm"] = adjusted
-        row["verdict_holm"] = verdict(row["relative_change"], adjusted, len(row["seeds"]))
     return rows
+
+
+def headline(results, budgets, allow_mixed=False):
+    """The attribution comparisons of several budgets as one family (the README's headline reads
+    them together), Holm-adjusted across all of them; each row names its budget."""
+    rows = []
+    for budget in budgets:
+        runs = load_runs(results, budget)
+        if not runs:
+            raise ReportError(f"no runs in {os.path.join(results, 'runs', budget)}")
+        summarize(runs, allow_mixed=allow_mixed)  # the split and commit checks
+        rows += [{"budget": budget, **row} for row in attribution_comparisons(group(runs))]
+    return holm_adjust(rows)
 
 
 def summarize(runs, allow_mixed=False):
@@ -374,18 +397,19 @@ def format_attribution(rows):
     """The attribution table: each comparison with its paired, unpaired and Holm-adjusted p."""
     if not rows:
         return []
+    budget = "budget | " if any("budget" in r for r in rows) else ""
     lines = ["", "Where the gain comes from (test NDCG@10; Δ: the variant against the other over the seeds both "
              "have; p: paired t-test over seeds, Wilcoxon over users, Welch's unpaired t-test over all seeds of each; "
              f"Holm: the paired p adjusted across the {sum(r['p_seed_ttest'] is not None for r in rows)} comparisons "
              "of this table that have one, which the verdict reads; "
              "stage 2: runs whose tested epoch came after the stage switch):", "",
-             "| dataset | model | variant | against | seeds | ΔNDCG@10 | p (seeds) | p (users) | p (Welch) | "
+             f"| {budget}dataset | model | variant | against | seeds | ΔNDCG@10 | p (seeds) | p (users) | p (Welch) | "
              "p (Holm) | verdict (Holm) | epochs (best) | best in stage 2 | question |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|"]
+             "|---" * (14 + bool(budget)) + "|"]
     for row in rows:
         stage_two = "-" if row["best_in_stage_two"] is None else f"{row['best_in_stage_two']}/{len(row['seeds_variant'])}"
-        lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {row['against']} | "
-                     f"{len(row['seeds'])} | {_change(row['relative_change'])} | {_p(row['p_seed_ttest'])} | "
+        lines.append(f"| {row['budget'] + ' | ' if budget else ''}{row['dataset']} | {row['model']} | "
+                     f"{row['variant']} | {row['against']} | {len(row['seeds'])} | {_change(row['relative_change'])} | {_p(row['p_seed_ttest'])} | "
                      f"{_p(row['p_user_wilcoxon'])} | {_p(row['p_seed_welch'])} | {_p(row['p_seed_holm'])} | "
                      f"{row['verdict_holm']} | {_seeds(row['epochs'])} ({_seeds(row['best_epochs'])}) | "
                      f"{stage_two} | {row['question']} |")
@@ -509,7 +533,21 @@ def main(argv=None):
     parser.add_argument("--budget", default="cpu", help="which runs to report (benchmarks/budgets/<name>.yaml)")
     parser.add_argument("--allow-mixed", action="store_true",
                         help="pool a cell's seeds even when they were run from different commits (the tables say which)")
+    parser.add_argument("--headline", nargs="+", metavar="BUDGET",
+                        help="instead: the attribution comparisons of these budgets as one Holm family -> "
+                             "results/headline.md and headline.json (what the README's headline states)")
     args = parser.parse_args(argv)
+    from recbole_llmkd.files import write_text_atomic
+
+    if args.headline:
+        rows = headline(args.results, args.headline, args.allow_mixed)
+        write_text_atomic(os.path.join(args.results, "headline.json"), json.dumps(rows, indent=2) + "\n")
+        text = "\n".join([f"# Headline comparisons: budgets {', '.join(args.headline)}, one Holm family", "",
+                          f"`python benchmarks/report.py --headline {' '.join(args.headline)}`"]
+                         + format_attribution(rows)) + "\n"
+        write_text_atomic(os.path.join(args.results, "headline.md"), text)
+        print(text)
+        return rows
     runs = load_runs(args.results, args.budget)
     if not runs:
         raise ReportError(f"no runs in {os.path.join(args.results, 'runs', args.budget)}: run benchmarks/grid.py first")
@@ -517,8 +555,6 @@ def main(argv=None):
     attribution_rows = attribution(group(runs))
     out = os.path.join(args.results, args.budget)
     os.makedirs(out, exist_ok=True)
-    from recbole_llmkd.files import write_text_atomic
-
     write_text_atomic(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")
     write_text_atomic(os.path.join(out, "attribution.json"), json.dumps(attribution_rows, indent=2) + "\n")
     tables = format_tables(rows, attribution_rows)

@@ -217,3 +217,27 @@ def test_attribution_compares_schedule_regulariser_and_teacher_with_holm():
     assert "Holm: the paired p adjusted across the 4 comparisons of this table that have one" in tables
     assert (f"| ml-100k | SASRec | kd_schedule-nce | baseline | 5 | {rows[1]['relative_change']:+.1%} | "
             f"{rows[1]['p_seed_ttest']:.2g} |") in tables
+
+
+def test_the_headline_is_one_holm_family_across_budgets(tmp_path):
+    import json
+
+    rng = np.random.default_rng(2)
+    raw = []
+    for budget, shift in (("a", 0.01), ("b", 0.02)):
+        for seed in (1, 2, 3):
+            base = rng.uniform(0, 0.2, size=30)
+            for variant, values in (("baseline", base), ("kd_random-nce", base + shift * seed)):
+                r = run(variant, seed, values)
+                r["kd_history"] = None
+                folder = tmp_path / "runs" / budget / "ml-100k" / "SASRec" / variant
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"seed{seed}.json").write_text(json.dumps({k: v for k, v in r.items() if k != "path"}))
+        raw.append(report.attribution(report.group(report.load_runs(str(tmp_path), budget)))[0]["p_seed_ttest"])
+    rows = report.main(["--results", str(tmp_path), "--headline", "a", "b"])
+    assert [(r["budget"], r["variant"], r["against"]) for r in rows] == [("a", "kd_random-nce", "baseline"),
+                                                                        ("b", "kd_random-nce", "baseline")]
+    assert [r["p_seed_holm"] for r in rows] == pytest.approx(report.holm(raw))
+    assert json.loads((tmp_path / "headline.json").read_text())[1]["budget"] == "b"
+    text = (tmp_path / "headline.md").read_text()
+    assert "`python benchmarks/report.py --headline a b`" in text and "| b | ml-100k | SASRec | kd_random-nce |" in text
