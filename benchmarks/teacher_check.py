@@ -28,20 +28,24 @@ if ROOT not in sys.path:
 from benchmarks.grid import DATASETS, GridError, build_profile_file, ensure_source  # noqa: E402
 
 SMOLLM2_MID_LAYER = 15  # of SmolLM2-135M's 30 blocks
+# the history prompts the states-* designs read: the 10 most recent training items, not the 30 the
+# generated profiles read (ml-100k: about 760 prompt tokens a user with 30; the run's summary records
+# the mean for 10): prefill cost grows with the prompt, and a CPU screen has to fit beside training
+STATES_WINDOW = {"max_items": 10}
 # name -> (pipeline source, its options, what it is); the first four are the grid's sources
 DESIGNS = {
     "llm": ("llm", {}, "generated profiles (shipped SmolLM2-135M texts), MiniLM, UMAP 32"),
     "metadata": ("metadata", {}, "genre/category text of the training items, MiniLM, UMAP 32 (no LLM)"),
     "itemmean": ("item_mean", {}, "mean MiniLM embedding of the training items' texts, UMAP 32 (no LLM)"),
     "random": ("random", {}, "a fixed N(0, 1) vector per user (the control)"),
-    "states-last": ("llm_states", {"state_layer": -1, "state_pooling": "last"},
-                    "SmolLM2 hidden state at the history prompt's last token, last block, UMAP 32"),
-    "states-mean": ("llm_states", {"state_layer": -1, "state_pooling": "mean"},
-                    "SmolLM2 hidden states over the history prompt, mean, last block, UMAP 32"),
-    "states-mid-last": ("llm_states", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "last"},
-                        "SmolLM2 hidden state at the history prompt's last token, block 15 of 30, UMAP 32"),
-    "states-mid-mean": ("llm_states", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean"},
-                        "SmolLM2 hidden states over the history prompt, mean, block 15 of 30, UMAP 32"),
+    "states-last": ("llm_states", {"state_layer": -1, "state_pooling": "last", **STATES_WINDOW},
+                    "SmolLM2 hidden state at the last token of the history prompt (10 most recent items), last block, UMAP 32"),
+    "states-mean": ("llm_states", {"state_layer": -1, "state_pooling": "mean", **STATES_WINDOW},
+                    "SmolLM2 hidden states over the history prompt (10 most recent items), mean, last block, UMAP 32"),
+    "states-mid-last": ("llm_states", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "last", **STATES_WINDOW},
+                        "SmolLM2 hidden state at the last token of the history prompt (10 most recent items), block 15 of 30, UMAP 32"),
+    "states-mid-mean": ("llm_states", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean", **STATES_WINDOW},
+                        "SmolLM2 hidden states over the history prompt (10 most recent items), mean, block 15 of 30, UMAP 32"),
     "items-mean": ("llm_item_mean", {"state_layer": -1, "state_pooling": "mean"},
                    "SmolLM2 hidden states over each training item's text (mean, last block), averaged per user, UMAP 32"),
     "items-mid-mean": ("llm_item_mean", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean"},
