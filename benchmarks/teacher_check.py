@@ -29,8 +29,8 @@ from benchmarks.grid import DATASETS, GridError, build_profile_file, ensure_sour
 
 SMOLLM2_MID_LAYER = 15  # of SmolLM2-135M's 30 blocks
 # the history prompts the states-* designs read: the 10 most recent training items, not the 30 the
-# generated profiles read (ml-100k: about 760 prompt tokens a user with 30; the run's summary records
-# the mean for 10): prefill cost grows with the prompt, and a CPU screen has to fit beside training
+# generated profiles read (ml-100k: about 760 prompt tokens a user with 30, 352 with 10, the mean the
+# run's summary records): prefill cost grows with the prompt, and a CPU screen has to fit beside training
 STATES_WINDOW = {"max_items": 10}
 # name -> (pipeline source, its options, what it is); the first four are the grid's sources
 DESIGNS = {
