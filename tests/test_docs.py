@@ -401,7 +401,7 @@ def test_the_kd_config_example_prints_what_its_comment_says(capsys):
 
 def test_the_headline_block_is_what_the_site_shows():
     headline = HOOK.readme_headline("index.md")
-    assert "| SASRecKD, shipped defaults |" in headline and "](results-summary.md)" in headline
+    assert "| Beauty SASRec | 5 | 0.0419 |" in headline and "](results-summary.md)" in headline
     assert "](docs/" not in headline
 
 
