@@ -60,8 +60,12 @@ class Candidate:
 
 
 def signal_sources(teacher_check, dataset):
-    """Sources of ``dataset`` whose teacher check's 95% interval of the lift lies above 1."""
-    return [row["source"] for row in teacher_check if row["dataset"] == dataset and row["lift_ci95"][0] > 1.0]
+    """The grid's sources (:data:`SOURCES`) of ``dataset`` whose teacher check over all users (not a
+    ``sample_users`` row) has a 95% interval of the lift above 1; other teacher designs are not
+    candidates' sources and are left out."""
+    return [row["source"] for row in teacher_check
+            if row["dataset"] == dataset and row.get("design", row["source"]) in SOURCES
+            and not row.get("sample_users") and row["lift_ci95"][0] > 1.0]
 
 
 def mean_change(baseline, variant, seeds, cell):

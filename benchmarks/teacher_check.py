@@ -184,7 +184,9 @@ def main(argv=None):
                 continue
             result["user_file"] = os.path.relpath(result["user_file"])
             sample = f" --sample-users {args.sample_users}" if args.sample_users else ""
-            rows.append({"dataset": dataset, "source": DESIGNS[design][0], "design": design,
+            # source: the grid's name for its four sources (what select_recipe.py reads), else the pipeline's
+            rows.append({"dataset": dataset, "source": design if design in GRID_SOURCES else DESIGNS[design][0],
+                         "design": design,
                          "design_description": DESIGNS[design][2], **result, "sample_users": args.sample_users,
                          "command": f"python benchmarks/teacher_check.py --datasets {dataset} --designs {design}{sample}"})
             print(f"{dataset} {design}: lift {result['lift']:.2f} {result['lift_ci95']}, complementarity "

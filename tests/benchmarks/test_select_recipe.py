@@ -97,3 +97,13 @@ def test_main_refuses_an_unfinished_screen(tmp_path):
     (tmp_path / "teacher_check.json").write_text("[]")
     with pytest.raises(SystemExit, match="cannot choose yet: ml-100k SASRec kd-reg: no run"):
         select_recipe.main(["--results", str(tmp_path)])
+
+
+def test_signal_sources_are_the_grids_sources_checked_on_every_user():
+    rows = [{"dataset": "ml-100k", "source": "metadata", "lift_ci95": [1.1, 1.7]},                     # before designs
+            {"dataset": "ml-100k", "source": "itemmean", "design": "itemmean", "lift_ci95": [1.5, 2.3]},
+            {"dataset": "ml-100k", "source": "llm_item_mean", "design": "items-mean", "lift_ci95": [1.2, 1.9]},
+            {"dataset": "ml-100k", "source": "llm", "design": "llm", "sample_users": 500, "lift_ci95": [1.1, 1.3]},
+            {"dataset": "ml-100k", "source": "random", "design": "random", "lift_ci95": [0.8, 1.1]},
+            {"dataset": "beauty", "source": "llm", "design": "llm", "lift_ci95": [1.1, 1.5]}]
+    assert select_recipe.signal_sources(rows, "ml-100k") == ["metadata", "itemmean"]
