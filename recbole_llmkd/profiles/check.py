@@ -121,6 +121,7 @@ def knn_ndcg(neighbours, train_matrix, targets, popularity, block=2048):
     return ndcg
 
 
+# from 0 (interaction neighbours alone) to 1 (profile neighbours alone): check_profiles reads both ends
 BLEND_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 
 
@@ -202,12 +203,14 @@ def check_profiles(config, user_file=None, neighbours=50, permutations=10, boots
     # mean with NDCG 0 under every profile, real or shuffled
     evaluated = np.array([targets_by_user.get(u) in items for u in users])
     targets = np.array([items.get(targets_by_user.get(u), 0) for u in users])
-    real = knn_ndcg(neighbour_lists(vectors, neighbours), train_matrix, targets, popularity) * evaluated
+    # one pass over the users gives the profile neighbours alone (w = 1), the interaction neighbours
+    # alone (w = 0, the reference for scale) and every blend between (the complementarity)
+    by_interactions = interaction_neighbours(train_matrix, neighbours)
+    blended = blended_ndcg(by_interactions, neighbour_lists(vectors, neighbours), train_matrix, targets, popularity)
+    real, reference = blended[:, -1] * evaluated, blended[:, 0] * evaluated
     rng = np.random.default_rng(seed)
     shuffled = np.mean([knn_ndcg(neighbour_lists(vectors[rng.permutation(len(users))], neighbours), train_matrix,
                                  targets, popularity) * evaluated for _ in range(permutations)], axis=0)
-    by_interactions = interaction_neighbours(train_matrix, neighbours)
-    reference = knn_ndcg(by_interactions, train_matrix, targets, popularity) * evaluated
     lift = real.mean() / shuffled.mean() if shuffled.mean() > 0 else float("inf")
     samples = rng.integers(0, len(users), size=(bootstrap, len(users)))
     boot = real[samples].mean(axis=1) / np.maximum(shuffled[samples].mean(axis=1), 1e-12)
@@ -216,10 +219,10 @@ def check_profiles(config, user_file=None, neighbours=50, permutations=10, boots
     # their own, so the lift above is what it was before the complementarity existed
     blend_rng = np.random.default_rng([seed, 1])
     halves = int(blend_rng.integers(2**31))
-    blend_real, blend_shuffled = (
-        complementarity(blended_ndcg(by_interactions, neighbour_lists(profile_vectors, neighbours), train_matrix,
-                                     targets, popularity), evaluated, np.random.default_rng(halves), bootstrap)
-        for profile_vectors in (vectors, vectors[blend_rng.permutation(len(users))]))
+    blended_shuffled = blended_ndcg(by_interactions, neighbour_lists(vectors[blend_rng.permutation(len(users))],
+                                                                     neighbours), train_matrix, targets, popularity)
+    blend_real, blend_shuffled = (complementarity(matrix, evaluated, np.random.default_rng(halves), bootstrap)
+                                  for matrix in (blended, blended_shuffled))
     return {"user_file": str(path), "users": len(users), "items": len(items), "neighbours": neighbours,
             "permutations": permutations, "ndcg@10": round(float(real.mean()), 5),
             "ndcg@10_shuffled": round(float(shuffled.mean()), 5), "lift": round(float(lift), 3),
