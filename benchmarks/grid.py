@@ -56,6 +56,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from benchmarks.run_files import USERS_FOLDER  # noqa: E402
+
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 KD_NAME = {"SASRec": "SASRecKD", "BERT4Rec": "BERT4RecKD"}
 VARIANTS = {
@@ -383,7 +385,7 @@ def run_cell(args, dataset, model, variant, seed, log=print):
     config.update(overrides)
     out = run_path(args.results, budget_name(args.budget), dataset, model, variant, seed)
     job = {"model": name, "dataset": dataset, "config_dict": config, "config_files": budget_files(args.budget),
-           "out": out, "users_dir": os.path.join(args.results, "runs", "users"), "subsets": subsets(dataset), "cell": {"budget": budget_name(args.budget), "dataset": dataset, "model": model, "variant": variant,
+           "out": out, "users_dir": os.path.join(args.results, "runs", USERS_FOLDER), "subsets": subsets(dataset), "cell": {"budget": budget_name(args.budget), "dataset": dataset, "model": model, "variant": variant,
                                 "seed": seed, "command": cell_command(args.budget, dataset, model, variant, seed)}}
     if args.device != "auto":
         config["use_gpu"] = args.device != "cpu"
@@ -398,7 +400,7 @@ def run_job(job):
     """In the subprocess: one train_and_test, written atomically with its cell description, its
     per-user values in the compact form of ``benchmarks/run_files.py`` (the users in ``users/``
     beside the budgets' folders)."""
-    from benchmarks.run_files import USERS_FOLDER, compact_run
+    from benchmarks.run_files import compact_run
     from recbole_llmkd.experiment import train_and_test
     from recbole_llmkd.files import write_text_atomic
 
@@ -406,7 +408,7 @@ def run_job(job):
     result = train_and_test(job["model"], job["dataset"], job["config_dict"], job["config_files"], quiet_console=True)
     result["cell"] = job["cell"]
     result["subsets"] = job["subsets"]
-    result = compact_run(result, job.get("users_dir") or os.path.join(ROOT, "results", "runs", USERS_FOLDER))
+    result = compact_run(result, job["users_dir"])
     os.makedirs(os.path.dirname(job["out"]), exist_ok=True)
     write_text_atomic(job["out"], json.dumps(result) + "\n")
 

@@ -317,8 +317,10 @@ def headline(results, budgets, allow_mixed=False):
         runs = load_runs(results, budget)
         if not runs:
             raise ReportError(f"no runs in {os.path.join(results, 'runs', budget)}")
-        summarize(runs, allow_mixed=allow_mixed)  # the split and commit checks
-        rows += [{"budget": budget, **row} for row in attribution_comparisons(group(runs))]
+        check_splits(runs)
+        groups = group(runs)
+        check_commits(groups, allow_mixed)
+        rows += [{"budget": budget, **row} for row in attribution_comparisons(groups)]
     return holm_adjust(rows)
 
 

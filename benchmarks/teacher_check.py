@@ -51,7 +51,7 @@ DESIGNS = {
     "items-mid-mean": ("llm_item_mean", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean"},
                        "SmolLM2 hidden states over each training item's text (mean, block 15), averaged per user, UMAP 32"),
 }
-GRID_SOURCES = {"llm": "llm", "metadata": "metadata", "itemmean": "itemmean", "random": "random"}
+GRID_SOURCES = ("llm", "metadata", "itemmean", "random")  # the designs benchmarks/grid.py builds, by its own names
 STATE_SOURCES = ("llm_states", "llm_item_mean")
 
 
@@ -65,7 +65,7 @@ def design_file(work, dataset, design, data_path, allow_generate=False, sample_u
     source, options, _ = DESIGNS[design]
     spec = DATASETS[dataset]
     if source not in STATE_SOURCES:
-        user_file = build_profile_file(work, dataset, GRID_SOURCES[design], data_path, allow_generate)
+        user_file = build_profile_file(work, dataset, design, data_path, allow_generate)
         return user_file if sample_users is None else cut_to_first_users(
             user_file, sample_users, os.path.join(work, dataset, f"sample{sample_users}", f"{design}.user"))
     out = os.path.join(work, dataset, design if sample_users is None else f"{design}-sample{sample_users}")

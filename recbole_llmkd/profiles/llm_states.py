@@ -180,7 +180,7 @@ class CachedItemEncoder:
         self.encoder, self.cache_path, self.progress, self.computed = encoder, cache_path, progress, 0
 
     def encode(self, texts, **_):
-        vectors, computed = cached_encode(self.encoder, self.cache_path, [(stable_hash(t), t) for t in texts],
-                                          self.progress)
+        keyed = [(stable_hash(t), t) for t in texts]
+        vectors, computed = cached_encode(self.encoder, self.cache_path, keyed, self.progress)
         self.computed += computed
-        return np.stack([vectors[stable_hash(t)] for t in texts])
+        return np.stack([vectors[key] for key, _ in keyed])
