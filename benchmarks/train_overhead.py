@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from recbole_llmkd.experiment import build_model, prepare_run
+from recbole_llmkd.quick_start import build_model, prepare_run
 from recbole_llmkd.profiles.metadata import main as write_genre_profiles
 
 

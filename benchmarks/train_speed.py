@@ -33,7 +33,7 @@ import time
 import torch
 
 from recbole_llmkd.fast_path import apply_fast_path
-from recbole_llmkd.experiment import build_model, prepare_run
+from recbole_llmkd.quick_start import build_model, prepare_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

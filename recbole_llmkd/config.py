@@ -57,6 +57,15 @@ class KDConfig(Config):
             model = get_model(name)  # RecBole takes a class as given and names it by __name__
         return super()._get_model_and_dataset(model, dataset)
 
+    def _set_default_parameters(self):
+        """RecBole's, after one default of our entry points (:mod:`recbole_llmkd.quick_start`): with
+        ``loss_type: CE`` and ``train_neg_sample_args`` set nowhere by the user (config files, dict,
+        ``--key=value`` flags: RecBole's ``external_config_dict``), no negative sampling, which is what
+        CE needs and RecBole's global default would refuse."""
+        if self.final_config_dict.get("loss_type") == "CE" and "train_neg_sample_args" not in self.external_config_dict:
+            self.final_config_dict["train_neg_sample_args"] = None
+        super()._set_default_parameters()
+
     def _load_internal_config_dict(self, model, model_class, dataset):
         """RecBole's files (overall, model, dataset), then :func:`~recbole_llmkd.settings.plugin_config_files`
         for the ``data_path`` the run will read (the user's, else RecBole's default); the keys of the

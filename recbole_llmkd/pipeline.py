@@ -68,10 +68,9 @@ def build_profiles(dataset, out_dir, profile_config_files=(), regenerate=False, 
 def recbole_data_path(model, dataset, config_file_list=None, config_dict=None):
     """The folder holding ``<dataset>/`` as RecBole resolves it (config files, dict and ``--data_path=``
     flags), for the profile pipeline to read the same files."""
-    from recbole_llmkd.config import KDConfig
-    from recbole_llmkd.quick_start import with_ce_defaults
+    from recbole_llmkd.quick_start import build_config
 
-    config = KDConfig(model, dataset, config_file_list, with_ce_defaults(model, dataset, config_file_list, config_dict))
+    config = build_config(model, dataset, config_file_list, config_dict)
     return os.path.dirname(os.path.normpath(config["data_path"]))
 
 

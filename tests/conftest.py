@@ -7,7 +7,7 @@ import pytest
 import recbole
 
 import recbole_llmkd
-from recbole_llmkd.experiment import prepare_run
+from recbole_llmkd.quick_start import prepare_run
 from recbole_llmkd.files import read_atomic, write_profile_file
 from recbole_llmkd.profiles.metadata import category_shares
 

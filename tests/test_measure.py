@@ -5,7 +5,7 @@ import pytest
 from recbole.trainer import Trainer
 from recbole.utils import get_trainer
 
-from recbole_llmkd.experiment import build_model
+from recbole_llmkd.quick_start import build_model
 from recbole_llmkd.measure import MeasuredTrainerMixin, PerUserEvaluator, UserCollector, measured_trainer
 from recbole_llmkd.trainer import KDTrainer
 
