@@ -15,10 +15,12 @@ Our own entry points (``run_recbole_kd.py``, :mod:`recbole_llmkd.quick_start`,
 
 import importlib
 
-__version__ = "0.1.0"
-__all__ = ["SASRecKD", "BERT4RecKD", "KDTrainer", "KDSequentialDataset", "register"]
+from recbole_llmkd.kd_settings import KD_MODELS
 
-_CLASSES = {"SASRecKD": "recbole_llmkd.model", "BERT4RecKD": "recbole_llmkd.model",
+__version__ = "0.1.0"
+__all__ = [*KD_MODELS, "KDTrainer", "KDSequentialDataset", "register"]
+
+_CLASSES = {**{name: "recbole_llmkd.model" for name in KD_MODELS},
             "KDTrainer": "recbole_llmkd.trainer", "KDSequentialDataset": "recbole_llmkd.dataset"}
 
 

@@ -18,12 +18,11 @@ import recbole.utils  # noqa: E402
 import torch  # noqa: E402
 from recbole.config import Config  # noqa: E402
 
-from recbole_llmkd.settings import KD_MODELS, model_config_files, plugin_config_files, read_yaml_mapping  # noqa: E402
+from recbole_llmkd.kd_settings import KD_MODELS  # noqa: E402
+from recbole_llmkd.settings import model_config_files, plugin_config_files, read_yaml_mapping  # noqa: E402
 
 # RecBole's own layering, kept before registration can route Config's method here.
 _recbole_load_internal_config_dict = Config._load_internal_config_dict
-
-_MODEL_MODULES = {"SASRecKD": "recbole_llmkd.model.sasrec_kd", "BERT4RecKD": "recbole_llmkd.model.bert4rec_kd"}
 
 
 def get_model(model_name):
@@ -31,7 +30,7 @@ def get_model(model_name):
     ValueError that says so (RecBole's own lookup can end in an ImportError of an optional library,
     e.g. lightgbm, that has nothing to do with the name)."""
     if model_name in KD_MODELS:
-        return getattr(importlib.import_module(_MODEL_MODULES[model_name]), model_name)
+        return getattr(importlib.import_module("recbole_llmkd.model"), model_name)
     try:
         return recbole.utils.get_model(model_name)
     except (ValueError, ImportError) as error:

@@ -22,10 +22,11 @@ from tqdm import tqdm
 
 from recbole_llmkd.experiment import train_and_test
 from recbole_llmkd.files import atomic_open, write_text_atomic
+from recbole_llmkd.kd_settings import KD_MODELS
 from recbole_llmkd.user_errors import RunFailed
 
-_PAIRS = [("SASRec", "SASRecKD"), ("BERT4Rec", "BERT4RecKD")]
-MODEL_PAIRS = {name: pair for pair in _PAIRS for name in pair}  # -m may name either model of a pair
+# -m may name either model of a pair: the RecBole model and its KD model
+MODEL_PAIRS = {name: (parent, kd) for kd, parent in KD_MODELS.items() for name in (parent, kd)}
 
 # The benchmark's converged CPU budget (benchmarks/budgets/converged.yaml): both models train until
 # validation NDCG@10 stalls for 5 epochs (at most 50), so neither is compared half-trained. SASRec on

@@ -13,8 +13,7 @@ import os
 
 import yaml
 
-# name -> the RecBole model whose YAML defaults it keeps
-KD_MODELS = {"SASRecKD": "SASRec", "BERT4RecKD": "BERT4Rec"}
+from recbole_llmkd.kd_settings import KD_MODELS
 
 
 def properties_dir():
