@@ -13,6 +13,8 @@ from typing import Optional
 
 import yaml
 
+from recbole_llmkd.profiles.sources import BUILT_SOURCES
+
 API_KEY_IN_CONFIG = "api_key"
 # Options only the command line (or a caller's keyword) may set: a file shared with a config must not
 # be able to vouch for a pickle (loading one runs code).
@@ -173,7 +175,7 @@ class ProfileConfig:
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
                    "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "llama_cpp", "openai"),
                    "reducer": ("umap", "pca", "none"),
-                   "source": ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean"),
+                   "source": BUILT_SOURCES,
                    "state_pooling": ("mean", "last"),
                    "prefill": ("per_prompt", "batched"),
                    "dtype": ("auto", "float32", "bfloat16", "float16", "int8")}

@@ -26,6 +26,8 @@ import numpy as np
 SOURCES = ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean", "random", "shuffled")
 # the sources written from another .user file rather than from the dataset
 DERIVED_SOURCES = ("random", "shuffled")
+# the sources the profile pipeline builds from the dataset (``source:`` of its config, ``--source``)
+BUILT_SOURCES = tuple(source for source in SOURCES if source not in DERIVED_SOURCES)
 
 
 def build_profile_file(config, source="llm", allow_generate=True, reference_file=None, progress=True):
@@ -48,15 +50,17 @@ def build_profile_file(config, source="llm", allow_generate=True, reference_file
 
 
 def write_random_profiles(reference_file, user_file, seed=0):
-    """N(0, 1) vectors (``seed``), one per user of ``reference_file``, with its number of dims."""
+    """N(0, 1) vectors (``seed``), one per user of ``reference_file``, with its number of dims; the
+    file keeps the reference's field names (the dataset's user field and the configured profile field)."""
     from recbole_llmkd.files import read_atomic, write_profile_file
 
-    reference, _ = read_atomic(reference_file)
-    users = reference["user_id"].astype(str).tolist()
-    dims = len(str(reference["profile_emb"].iloc[0]).split())
+    reference, types = read_atomic(reference_file)
+    user_field, profile_field = _profile_columns(reference_file, types)
+    users = reference[user_field].astype(str).tolist()
+    dims = len(str(reference[profile_field].iloc[0]).split())
     vectors = np.random.default_rng(seed).standard_normal((len(users), dims))
     os.makedirs(os.path.dirname(os.path.abspath(user_file)), exist_ok=True)
-    write_profile_file(user_file, users, vectors)
+    write_profile_file(user_file, users, vectors, field=profile_field, user_field=user_field)
     return {"users": len(users), "dims": dims, "seed": seed, "reference": reference_file, "user_file": user_file}
 
 

@@ -75,6 +75,16 @@ def test_random_profiles_are_reproducible(tmp_path):
     assert (tmp_path / "a" / "x.user").read_text() == (tmp_path / "b" / "x.user").read_text()
 
 
+def test_random_profiles_keep_the_configured_field_names(tmp_path):
+    """A dataset whose user field is not user_id, trained with another kd_profile_field."""
+    reference = write_profile_file(tmp_path / "ref.user", ["1", "2"], np.zeros((2, 3)), field="llm_vec",
+                                   user_field="customer")
+    write_random_profiles(str(reference), str(tmp_path / "x.user"))
+    header, *rows = (tmp_path / "x.user").read_text().splitlines()
+    assert header == "customer:token\tllm_vec:float_seq"
+    assert [row.split("\t")[0] for row in rows] == ["1", "2"] and len(rows[0].split("\t")[1].split()) == 3
+
+
 def test_shuffled_source_permutes_the_reference_vectors_across_users(tmp_path, toy_config):
     vectors = np.arange(20, dtype=float).reshape(5, 4) / 7
     reference = write_profile_file(tmp_path / "ref.user", ["a", "b", "c", "d", "e"], vectors)
