@@ -6,7 +6,7 @@
 
 Unknown ``--key=value`` flags are read by RecBole's Config as configuration overrides (in pipeline
 mode they reach both models' configs). Both modes build their runs through
-:func:`recbole_llmkd.quick_start.build_run`, so every key (``fast_path`` among them) means the same in both.
+:func:`recbole_llmkd.integration.quick_start.build_run`, so every key (``fast_path`` among them) means the same in both.
 """
 
 import argparse
@@ -60,7 +60,7 @@ def main(argv=None):
     register()
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     if args.preset:
-        from recbole_llmkd.presets import with_preset
+        from recbole_llmkd.integration.presets import with_preset
 
         config_file_list = with_preset(args.preset, config_file_list)
     # RecBole's Config reads the overrides from sys.argv (so do the --nproc processes, which spawn
@@ -68,15 +68,15 @@ def main(argv=None):
     saved_argv, sys.argv = sys.argv, [sys.argv[0], *recbole_overrides(argv)]
     try:
         if args.pipeline:
-            from recbole_llmkd.pipeline import run_pipeline
+            from recbole_llmkd.harness.main_job import run_main_job
 
-            return run_pipeline(
+            return run_main_job(
                 dataset=args.dataset, model=args.model or "SASRec", output_dir=args.output_dir,
                 config_file_list=config_file_list,
                 profile_config_files=args.profile_config.split() if args.profile_config else (),
                 regenerate=args.regenerate, profile_file=args.profile_file, max_users=args.max_users,
             )
-        from recbole_llmkd.quick_start import run
+        from recbole_llmkd.integration.quick_start import run
 
         return run(
             args.model or "SASRecKD", args.dataset, config_file_list=config_file_list, nproc=args.nproc,

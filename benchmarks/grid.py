@@ -5,7 +5,7 @@
     python benchmarks/grid.py --list          # the cells and which are done, nothing run
 
 Every run writes ``results/runs/<budget>/<dataset>/<model>/<variant>/seed<k>.json`` (what
-:func:`recbole_llmkd.experiment.train_and_test` records, plus the cell and the command that reruns
+:func:`recbole_llmkd.harness.experiment.train_and_test` records, plus the cell and the command that reruns
 it) and is skipped when that file exists, so the grid can be finished over several sessions, in
 the background, or on a GPU machine. A running cell is claimed (``<work>/claims/...``), so two grids
 started over the same cells (``OMP_NUM_THREADS=1``, one per core) share them out instead of running
@@ -222,7 +222,7 @@ def ensure_source(dataset, log=print):
     target = os.path.join(spec.data_path, spec.source, f"{spec.source}.inter")
     if not os.path.exists(target) and spec.cold_start:
         from dataset_converters.cold_start import write_cold_start
-        from recbole_llmkd.files import dataset_files
+        from recbole_llmkd.formats.files import dataset_files
 
         folder, info = write_cold_start(os.path.dirname(dataset_files("ml-100k")[0]), "ml-100k", spec.data_path,
                                         spec.source)
@@ -246,7 +246,7 @@ def recbole_data_config(dataset, budget, log=print):
     if spec.temporal is None:
         return {} if source_path is None else {"data_path": source_path}
     from dataset_converters.temporal_split import write_split
-    from recbole_llmkd.files import dataset_files
+    from recbole_llmkd.formats.files import dataset_files
 
     max_len = int(budget_settings(budget).get("MAX_ITEM_LIST_LENGTH", 50))
     data_path = os.path.join("output", "data", f"len{max_len}")
@@ -395,8 +395,8 @@ def run_job(job):
     per-user values in the compact form of ``benchmarks/run_files.py`` (the users in ``users/``
     beside the budgets' folders)."""
     from benchmarks.run_files import compact_run
-    from recbole_llmkd.experiment import train_and_test
-    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.harness.experiment import train_and_test
+    from recbole_llmkd.formats.files import write_text_atomic
 
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value flags from sys.argv: the job is not one
     result = train_and_test(job["model"], job["dataset"], job["config_dict"], job["config_files"], quiet_console=True)

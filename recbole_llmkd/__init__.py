@@ -6,18 +6,17 @@ RecBole's own entry points::
 
     import recbole_llmkd; recbole_llmkd.register()
 
-It applies the compatibility shims (:mod:`recbole_llmkd.compat`) and makes RecBole's
+It applies the compatibility shims (:mod:`recbole_llmkd.integration.compat`) and makes RecBole's
 ``run_recbole``, ``run``, ``load_data_and_model``, ``get_model``, ``get_trainer`` and
-``create_dataset`` find ``SASRecKD`` and ``BERT4RecKD`` by name (:mod:`recbole_llmkd.registry`).
-Our own entry points (``run_recbole_kd.py``, :mod:`recbole_llmkd.quick_start`,
-:func:`recbole_llmkd.experiment.train_and_test`, the benchmarks) call it themselves.
+``create_dataset`` find ``SASRecKD`` and ``BERT4RecKD`` by name (:mod:`recbole_llmkd.integration.registry`).
+Our own entry points (``run_recbole_kd.py``, :mod:`recbole_llmkd.integration.quick_start`,
+:func:`recbole_llmkd.harness.experiment.train_and_test`, the benchmarks) call it themselves.
 """
 
 import importlib
 
 from recbole_llmkd.kd_settings import KD_MODELS
-
-__version__ = "0.1.0"
+from recbole_llmkd.version import __version__  # noqa: F401
 __all__ = [*KD_MODELS, "KDTrainer", "KDSequentialDataset", "register"]
 
 _CLASSES = {**{name: "recbole_llmkd.model" for name in KD_MODELS},
@@ -26,7 +25,7 @@ _CLASSES = {**{name: "recbole_llmkd.model" for name in KD_MODELS},
 
 def register():
     """Apply the shims and register the KD models with RecBole (idempotent)."""
-    from recbole_llmkd.registry import register as register_with_recbole
+    from recbole_llmkd.integration.registry import register as register_with_recbole
 
     register_with_recbole()
 
@@ -34,7 +33,7 @@ def register():
 def __getattr__(name):
     """The classes of ``__all__``, imported on first use (with the shims applied)."""
     if name in _CLASSES:
-        from recbole_llmkd import compat
+        from recbole_llmkd.integration import compat
 
         compat.apply()
         return getattr(importlib.import_module(_CLASSES[name]), name)

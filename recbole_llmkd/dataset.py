@@ -17,7 +17,7 @@ What this class changes, and why:
   models read as "no profile". Users are remapped in order of first appearance in ``.inter``,
   so the split is the same as the baseline's;
 * the file is checked line by line before RecBole reads it
-  (:mod:`recbole_llmkd.profiles.profile_file`): encoding, header, separators, numbers, length
+  (:mod:`recbole_llmkd.formats.profile_file`): encoding, header, separators, numbers, length
   (``kd_profile_dim`` when set), finite float32 values, one row per user. Empty cells are allowed
   and mean "no profile";
 * a file none of whose profiled users has interactions is refused; otherwise the number of
@@ -31,7 +31,7 @@ from recbole.data.dataset import SequentialDataset
 from recbole.utils import FeatureSource
 
 from recbole_llmkd.kd_settings import check
-from recbole_llmkd.profiles.profile_file import ProfileFileError, read_profile_file
+from recbole_llmkd.formats.profile_file import ProfileFileError, read_profile_file
 
 __all__ = ["KDSequentialDataset", "ProfileFileError"]
 

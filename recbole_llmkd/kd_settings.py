@@ -279,7 +279,7 @@ OVERALL_YAML_HEAD = """\
 # overall.yaml and the parent model's YAML, before the model's own file. Baselines run through our
 # entry points never read this file, so they keep RecBole's defaults exactly.
 # Written by recbole_llmkd.kd_settings.render_overall_yaml from its KEYS, the one definition of these
-# keys: edit them there and rewrite this file (recbole_llmkd.kd_settings.write_overall_yaml()).
+# keys: edit them there and rewrite this file (recbole_llmkd.integration.config_files.write_overall_yaml()).
 
 # RecBole's global default samples one uniform negative, which Config rejects for loss_type CE (the
 # default of SASRec and BERT4Rec). CE needs no negatives; set this back when you choose loss_type: BPR.
@@ -301,13 +301,3 @@ def render_overall_yaml():
         lines.append(f"{entry:<32}# ({key.kind}) {key.help}")
         lines += [f"{'':<32}#       {line}" for line in key.more]
     return "\n".join(lines) + "\n"
-
-
-def write_overall_yaml():
-    """Rewrite ``properties/overall.yaml`` from :data:`KEYS` (after editing a key here)."""
-    from recbole_llmkd.settings import properties_dir
-
-    path = f"{properties_dir()}/overall.yaml"
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(render_overall_yaml())
-    return path

@@ -26,11 +26,18 @@ the means are over all ranks' batches, and only rank 0 logs them (RecBole quiets
 """
 
 import torch
+import torch.distributed as dist
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
-from recbole_llmkd.distributed import all_ranks_sum
 from recbole_llmkd.kd_settings import KDSettings
+
+
+def all_ranks_sum(tensor, config):
+    """``tensor`` summed over the ranks of a distributed run, in place; unchanged in a single process."""
+    if not config["single_spec"] and dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
 
 
 class KDTrainer(Trainer):

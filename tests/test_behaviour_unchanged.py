@@ -28,7 +28,7 @@ def short_runs(folder, profile_file):
     """The two runs, each reduced to what :data:`RECORDED` names."""
     import torch
 
-    from recbole_llmkd.experiment import train_and_test
+    from recbole_llmkd.harness.experiment import train_and_test
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -65,7 +65,7 @@ if __name__ == "__main__":  # rerecord (see the module docstring)
     import recbole_llmkd
 
     recbole_llmkd.register()
-    from recbole_llmkd.files import read_atomic, write_profile_file
+    from recbole_llmkd.formats.files import read_atomic, write_profile_file
     from recbole_llmkd.profiles.metadata import category_shares
     from tests.conftest import ML100K_DIR, USERS_WITHOUT_PROFILE
 

@@ -10,15 +10,15 @@ import yaml
 
 from recbole_llmkd import kd_settings
 from recbole_llmkd.kd_settings import DEFAULTS, KEYS, RECIPES, SHIPPED_RECIPE, KDSettings, changes_something
-from recbole_llmkd.presets import preset_file
-from recbole_llmkd.settings import properties_dir
+from recbole_llmkd.integration.presets import preset_file
+from recbole_llmkd.integration.config_files import properties_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_overall_yaml_is_written_from_the_keys():
     with open(os.path.join(properties_dir(), "overall.yaml"), encoding="utf-8") as f:
-        assert f.read() == kd_settings.render_overall_yaml(), "rewrite it: recbole_llmkd.kd_settings.write_overall_yaml()"
+        assert f.read() == kd_settings.render_overall_yaml(), "rewrite it: recbole_llmkd.integration.config_files.write_overall_yaml()"
     with open(os.path.join(properties_dir(), "overall.yaml"), encoding="utf-8") as f:
         shipped = yaml.safe_load(f)
     assert {k: v for k, v in shipped.items() if k.startswith("kd_")} == DEFAULTS

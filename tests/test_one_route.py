@@ -1,5 +1,5 @@
 """One route (issue 34, item 2): every entry point builds config, data, model and trainer through
-:func:`recbole_llmkd.quick_start.build_run`, so ``fast_path`` (and every other key) behaves the same
+:func:`recbole_llmkd.integration.quick_start.build_run`, so ``fast_path`` (and every other key) behaves the same
 whichever is used, and RecBole's ``Config`` is built once per run.
 
 Each test stops the run right after the model is built (:class:`Stop`, raised by a wrapper of
@@ -12,8 +12,8 @@ import torch.distributed as dist
 
 import run_hyper_kd
 import run_recbole_kd
-from recbole_llmkd import quick_start
-from recbole_llmkd.config import KDConfig
+from recbole_llmkd.integration import quick_start
+from recbole_llmkd.integration.config import KDConfig
 
 TINY = {"n_layers": 1, "n_heads": 1, "hidden_size": 8, "inner_size": 16, "MAX_ITEM_LIST_LENGTH": 10,
         "user_inter_num_interval": "[0,40]", "show_progress": False, "state": "WARNING", "use_gpu": False}

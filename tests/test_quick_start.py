@@ -10,7 +10,7 @@ import yaml
 from recbole.config import Config
 from recbole.quick_start import run_recbole
 
-from recbole_llmkd.quick_start import build_config, run_recbole_kd
+from recbole_llmkd.integration.quick_start import build_config, run_recbole_kd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRICS = {"recall@10", "mrr@10", "ndcg@10", "hit@10", "precision@10"}

@@ -32,7 +32,7 @@ print(json.dumps(state))
 LAZY_CLASSES = """
 import json, sys
 import recbole_llmkd
-from recbole_llmkd import compat
+from recbole_llmkd.integration import compat
 names = [recbole_llmkd.SASRecKD.__name__, recbole_llmkd.BERT4RecKD.__name__, recbole_llmkd.KDTrainer.__name__,
          recbole_llmkd.KDSequentialDataset.__name__]
 print(json.dumps({"names": names, "shims": compat._APPLIED}))

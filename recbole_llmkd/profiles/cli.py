@@ -83,7 +83,7 @@ def config_from_args(args):
 def run_step(step, config, progress=True, cached_only=False):
     """Run one step (or all four) and return ``{step: summary}``; each summary is also saved.
     ``cached_only``: ``generate`` takes every profile from the caches or stops (no LLM run)."""
-    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.formats.files import write_text_atomic
     from recbole_llmkd.profiles.embed import run_embed
     from recbole_llmkd.profiles.generate import format_summary, run_generate
     from recbole_llmkd.profiles.item_mean import run_item_mean

@@ -13,8 +13,6 @@ from typing import Optional
 
 import yaml
 
-from recbole_llmkd.profiles.sources import BUILT_SOURCES
-
 API_KEY_IN_CONFIG = "api_key"
 # Options only the command line (or a caller's keyword) may set: a file shared with a config must not
 # be able to vouch for a pickle (loading one runs code).
@@ -28,15 +26,24 @@ def option(default, help):
     return field(default=default, metadata={"help": help})
 
 
+
+# The profile sources, one spelling each: the teacher's designs and its controls
+# (recbole_llmkd.profiles.sources builds a .user file from any of them).
+SOURCES = ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean", "random", "shuffled")
+# the sources written from another .user file rather than from the dataset
+DERIVED_SOURCES = ("random", "shuffled")
+# the sources the profile pipeline builds from the dataset (``source:`` of its config, ``--source``)
+BUILT_SOURCES = tuple(source for source in SOURCES if source not in DERIVED_SOURCES)
+
 @dataclass
 class ProfileConfig:
-    # -- data and split (the no-leakage rule: recbole_llmkd.profiles.split)
+    # -- data and split (the no-leakage rule: recbole_llmkd.formats.split)
     dataset: str = option("ml-100k", "dataset name: the folder <data_path>/<dataset>/ of RecBole atomic files")
     data_path: Optional[str] = option(None, "folder holding <dataset>/ (RecBole's data_path); ml-100k: "
                                             "RecBole's bundled copy")
     output_dir: Optional[str] = option(None, "where the steps write; default output/profiles/<dataset>")
     # The four fields and normalized_time default to what RecBole reads for this dataset
-    # (recbole_llmkd.settings.dataset_settings: RecBole's and the plugin's dataset YAMLs, then the
+    # (recbole_llmkd.integration.config_files.dataset_settings: RecBole's and the plugin's dataset YAMLs, then the
     # <dataset>.yaml beside the files), so the pipeline and training agree without restating them.
     user_field: Optional[str] = option(None, "user id field of the .inter file; null: RecBole's USER_ID_FIELD")
     item_field: Optional[str] = option(None, "item id field of the .inter and .item files; null: RecBole's "
@@ -195,8 +202,8 @@ class ProfileConfig:
         """Fill the ``~`` settings that depend on the dataset (field names and time scaling as RecBole
         reads them, item fields from the .item header), so that a dataset written by
         ``dataset_converters`` needs no extra configuration."""
-        from recbole_llmkd.files import dataset_files
-        from recbole_llmkd.settings import dataset_settings, normalizes_field
+        from recbole_llmkd.formats.files import dataset_files
+        from recbole_llmkd.integration.config_files import dataset_settings, normalizes_field
 
         _, item_path = dataset_files(self.dataset, self.data_path)
         recbole_settings = dataset_settings(self.dataset, os.path.dirname(item_path))
@@ -217,7 +224,7 @@ class ProfileConfig:
 
 def read_header_types(path):
     """``{field: type}`` from the header line of a RecBole atomic file."""
-    from recbole_llmkd.files import header_types
+    from recbole_llmkd.formats.files import header_types
 
     with open(path, encoding="utf-8") as f:
         return header_types(path, f.readline().rstrip("\r\n"))
@@ -258,7 +265,7 @@ def read_yaml(path):
 
 def dataset_defaults_file(dataset):
     """The shipped pipeline defaults for ``dataset`` (``properties/profiles/<dataset>.yaml``), or None."""
-    from recbole_llmkd.settings import properties_dir
+    from recbole_llmkd.integration.config_files import properties_dir
 
     path = os.path.join(properties_dir(), "profiles", f"{dataset}.yaml")
     return path if os.path.exists(path) else None

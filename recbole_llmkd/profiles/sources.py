@@ -23,11 +23,7 @@ import os
 
 import numpy as np
 
-SOURCES = ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean", "random", "shuffled")
-# the sources written from another .user file rather than from the dataset
-DERIVED_SOURCES = ("random", "shuffled")
-# the sources the profile pipeline builds from the dataset (``source:`` of its config, ``--source``)
-BUILT_SOURCES = tuple(source for source in SOURCES if source not in DERIVED_SOURCES)
+from recbole_llmkd.profiles.config import BUILT_SOURCES, DERIVED_SOURCES, SOURCES  # noqa: F401
 
 
 def build_profile_file(config, source="llm", allow_generate=True, reference_file=None, progress=True):
@@ -52,7 +48,7 @@ def build_profile_file(config, source="llm", allow_generate=True, reference_file
 def write_random_profiles(reference_file, user_file, seed=0):
     """N(0, 1) vectors (``seed``), one per user of ``reference_file``, with its number of dims; the
     file keeps the reference's field names (the dataset's user field and the configured profile field)."""
-    from recbole_llmkd.files import read_atomic, write_profile_file
+    from recbole_llmkd.formats.files import read_atomic, write_profile_file
 
     reference, types = read_atomic(reference_file)
     user_field, profile_field = _profile_columns(reference_file, types)
@@ -68,7 +64,7 @@ def write_shuffled_profiles(reference_file, user_file, seed=0):
     """The profile vectors of ``reference_file`` permuted across its users with a seeded random
     derangement (no user keeps their own vector); each vector's text is copied unchanged, so the
     file holds exactly the reference's vectors."""
-    from recbole_llmkd.files import read_atomic, write_text_atomic
+    from recbole_llmkd.formats.files import read_atomic, write_text_atomic
 
     reference, types = read_atomic(reference_file)
     user_field, profile_field = _profile_columns(reference_file, types)

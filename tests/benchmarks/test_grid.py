@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from benchmarks import grid, report
-from recbole_llmkd.files import read_atomic
-from recbole_llmkd.settings import properties_dir
+from recbole_llmkd.formats.files import read_atomic
+from recbole_llmkd.integration.config_files import properties_dir
 
 TINY_BUDGET = """epochs: 2
 stopping_step: 2
@@ -282,7 +282,7 @@ def test_cold_start_dataset_is_written_once_and_names_its_users(tmp_path, monkey
 @pytest.mark.slow
 def test_temporal_metadata_profiles_use_pre_cut_interactions_only(tmp_path):
     from recbole_llmkd.profiles.metadata import category_shares, category_texts
-    from recbole_llmkd.profiles.split import temporal_cut
+    from recbole_llmkd.formats.split import temporal_cut
     from tests.conftest import ML100K_DIR
 
     user_file = grid.build_profile_file(str(tmp_path), "ml-100k-temporal", "metadata", log=lambda *_: None)

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from recbole_llmkd.files import read_atomic, write_profile_file
+from recbole_llmkd.formats.files import read_atomic, write_profile_file
 from recbole_llmkd.profiles.generate import ProfilesNotCached
 from recbole_llmkd.profiles.sources import (build_profile_file, derangement, write_random_profiles,
                                            write_shuffled_profiles)
