@@ -17,7 +17,8 @@ import importlib
 
 from recbole_llmkd.kd_settings import KD_MODELS
 from recbole_llmkd.version import __version__  # noqa: F401
-__all__ = [*KD_MODELS, "KDTrainer", "KDSequentialDataset", "register"]
+# literal names (the documentation's tools read them); tests/test_kd_settings.py checks they hold KD_MODELS
+__all__ = ["SASRecKD", "BERT4RecKD", "KDTrainer", "KDSequentialDataset", "register"]
 
 _CLASSES = {**{name: "recbole_llmkd.model" for name in KD_MODELS},
             "KDTrainer": "recbole_llmkd.trainer", "KDSequentialDataset": "recbole_llmkd.dataset"}
