@@ -26,7 +26,6 @@ def option(default, help):
     return field(default=default, metadata={"help": help})
 
 
-
 # The profile sources, one spelling each: the teacher's designs and its controls
 # (recbole_llmkd.profiles.sources builds a .user file from any of them).
 SOURCES = ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean", "random", "shuffled")
@@ -34,6 +33,7 @@ SOURCES = ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean", "rando
 DERIVED_SOURCES = ("random", "shuffled")
 # the sources the profile pipeline builds from the dataset (``source:`` of its config, ``--source``)
 BUILT_SOURCES = tuple(source for source in SOURCES if source not in DERIVED_SOURCES)
+
 
 @dataclass
 class ProfileConfig:
@@ -63,7 +63,11 @@ class ProfileConfig:
                                 "training items; no LLM) | metadata (the user's top categories and their shares as "
                                 "a sentence, embedded like a profile; no LLM) | llm_states (the LLM's hidden "
                                 "states over the history prompt, no decoding) | llm_item_mean (the LLM's hidden "
-                                "states over each training item's text, averaged per user)")
+                                "states over each training item's text, averaged per user) | random (a fixed "
+                                "N(0, 1) vector per user of reference_file, its dims) | shuffled (reference_file's "
+                                "vectors permuted across its users); random and shuffled: step all only")
+    reference_file: Optional[str] = option(None, "random / shuffled: the .user file whose users and dims (random) "
+                                                 "or vectors (shuffled) they take")
     state_layer: int = option(-1, "llm_states / llm_item_mean: the layer read (-1 = the last block, 0 = the token "
                                   "embeddings)")
     state_pooling: str = option("mean", "llm_states / llm_item_mean: mean over the text's tokens, or last (the "
@@ -182,7 +186,7 @@ class ProfileConfig:
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
                    "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "llama_cpp", "openai"),
                    "reducer": ("umap", "pca", "none"),
-                   "source": BUILT_SOURCES,
+                   "source": SOURCES,
                    "state_pooling": ("mean", "last"),
                    "prefill": ("per_prompt", "batched"),
                    "dtype": ("auto", "float32", "bfloat16", "float16", "int8")}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from recbole_llmkd.formats.files import read_atomic, write_profile_file
+from recbole_llmkd.user_errors import RunFailed
 from recbole_llmkd.profiles.generate import ProfilesNotCached
 from recbole_llmkd.profiles.sources import (build_profile_file, derangement, write_random_profiles,
                                            write_shuffled_profiles)
@@ -134,3 +135,19 @@ def test_the_command_line_metadata_source_writes_the_grid_s_file(toy_config, tmp
             assert a.read() == b.read()
     with open(os.path.join(command.out, "metadata.summary.json"), encoding="utf-8") as f:
         assert json.load(f) == {"users": 3}
+
+
+@pytest.mark.parametrize("source", ["random", "shuffled"])
+def test_the_command_line_writes_the_controls_from_a_reference(tmp_path, source):
+    """``python -m recbole_llmkd.profiles all --source random --reference-file ...``: every source of
+    recbole_llmkd.profiles.sources has the one spelling on the command line too."""
+    from recbole_llmkd.profiles import cli
+
+    reference = write_profile_file(tmp_path / "ref.user", ["1", "2", "3"], np.arange(6, dtype=float).reshape(3, 2))
+    out = tmp_path / "out.user"
+    cli.main(["all", "--source", source, "--reference-file", str(reference), "--user-file", str(out), "--quiet"])
+    header, *rows = out.read_text().splitlines()
+    assert header == "user_id:token\tprofile_emb:float_seq" and len(rows) == 3
+    with pytest.raises(RunFailed, match="run `all`"):
+        cli.main(["write", "--source", source, "--reference-file", str(reference), "--user-file", str(out)])
+
