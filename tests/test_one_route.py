@@ -5,7 +5,10 @@ whichever is used, and RecBole's ``Config`` is built once per run.
 Each test stops the run right after the model is built (:class:`Stop`, raised by a wrapper of
 ``build_model``), so no test trains."""
 
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch.distributed as dist
@@ -115,3 +118,19 @@ def test_each_process_of_nproc(built, profile_file, monkeypatch):
         if dist.is_initialized():
             dist.destroy_process_group()
     check(built, "SASRecKD", True)
+
+
+@pytest.mark.slow
+def test_the_script_applies_the_fast_path(run_dir, profile_file):
+    """``python run_recbole_kd.py -m SASRecKD ... --fast_path=True``, as a command: one short epoch,
+    and RecBole's log says what the fast path replaced."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = {**TINY, "state": "INFO", "epochs": 1, "kd_epochs": 1, "checkpoint_dir": str(run_dir / "saved")}
+    out = subprocess.run([sys.executable, os.path.join(root, "run_recbole_kd.py"), "-m", "SASRecKD", "-d", "ml-100k",
+                          *flags(config), "--fast_path=True", f"--kd_profile_file={profile_file}"],
+                         capture_output=True, text=True, cwd=run_dir, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    logs = "".join(open(os.path.join(folder, name), encoding="utf-8").read()
+                   for folder, _, names in os.walk(run_dir / "log") for name in names)
+    assert "fast_path: {'gelu': 1, 'dropout': " in logs
+

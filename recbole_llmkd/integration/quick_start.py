@@ -109,6 +109,7 @@ def build_run(model, dataset, config_file_list=None, config_dict=None, log=True,
     net, fast_path_parts = build_model(config, train_data)
     if log:
         getLogger().info(net)
+        getLogger().info(f"fast_path: {fast_path_parts or 'off'}")
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])
     trainer = (trainer_class(trainer) if trainer_class else trainer)(config, net)
     return BuiltRun(config, data, train_data, valid_data, test_data, net, fast_path_parts, trainer)
