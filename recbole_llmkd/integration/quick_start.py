@@ -10,9 +10,9 @@ and RecBole's ``Config`` is built once per run (:func:`build_config`).
 The steps are RecBole's own (``recbole.quick_start.run_recbole``): ``Config``, ``init_seed``,
 ``create_dataset``, ``data_preparation``, the model seeded with ``seed + local_rank``, the trainer;
 :func:`run_recbole_kd` then fits and tests as RecBole's does and returns the same dict. What differs:
-the KD models' names resolve (:class:`~recbole_llmkd.integration.config.KDConfig`, :func:`~recbole_llmkd.integration.config.get_model`,
-:func:`~recbole_llmkd.integration.config.get_trainer`), ``fast_path`` is applied, and one default differs for every
-model alike: with ``loss_type: CE`` (SASRec's and BERT4Rec's default) RecBole's global default
+the KD models' names resolve (:class:`~recbole_llmkd.integration.config.KDConfig`,
+:func:`~recbole_llmkd.integration.models.get_model`, :func:`~recbole_llmkd.integration.models.get_trainer`),
+``fast_path`` is applied, and one default differs for every model alike: with ``loss_type: CE`` (SASRec's and BERT4Rec's default) RecBole's global default
 ``train_neg_sample_args`` (uniform, 1 negative) makes ``Config`` raise "train_neg_sample_args ...
 should be None when the loss_type is CE"; when the user sets ``train_neg_sample_args`` nowhere
 (config dict, config files, ``--key=value`` flags) CE models get ``None`` (full softmax, no
@@ -87,7 +87,7 @@ def build_model(config, train_data, fast_path=None):
     path replaced)."""
     from recbole.utils import init_seed
 
-    from recbole_llmkd.integration.config import get_model
+    from recbole_llmkd.integration.models import get_model
     from recbole_llmkd.fast_path import apply_fast_path, fast_path_enabled
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
@@ -100,9 +100,9 @@ def build_model(config, train_data, fast_path=None):
 def build_run(model, dataset, config_file_list=None, config_dict=None, log=True, quiet_console=False,
               trainer_class=None):
     """Config, data, model and trainer of one run (:func:`prepare_run`, :func:`build_model`, then the
-    trainer :func:`~recbole_llmkd.integration.config.get_trainer` names, or ``trainer_class(that class)`` when
+    trainer :func:`~recbole_llmkd.integration.models.get_trainer` names, or ``trainer_class(that class)`` when
     given: the harness's measuring subclass)."""
-    from recbole_llmkd.integration.config import get_trainer
+    from recbole_llmkd.integration.models import get_trainer
 
     config, data, train_data, valid_data, test_data = prepare_run(
         model, dataset, config_dict, config_file_list, log=log, quiet_console=quiet_console)
