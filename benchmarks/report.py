@@ -404,6 +404,7 @@ def format_attribution(rows):
              "have; p: paired t-test over seeds, Wilcoxon over users, Welch's unpaired t-test over all seeds of each; "
              f"Holm: the paired p adjusted across the {sum(r['p_seed_ttest'] is not None for r in rows)} comparisons "
              "of this table that have one, which the verdict reads; "
+             "epochs (best) and stage 2 read every seed of the variant, not only the paired ones; "
              "stage 2: runs whose tested epoch came after the stage switch):", "",
              f"| {budget}dataset | model | variant | against | seeds | ΔNDCG@10 | p (seeds) | p (users) | p (Welch) | "
              "p (Holm) | verdict (Holm) | epochs (best) | best in stage 2 | question |",

@@ -51,6 +51,9 @@ DESIGNS = {
     "items-mid-mean": ("llm_item_mean", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean"},
                        "SmolLM2 hidden states over each training item's text (mean, block 15), averaged per user, UMAP 32"),
 }
+LLM_DESIGNS = ("llm", "states-last", "states-mean", "states-mid-last", "states-mid-mean", "items-mean", "items-mid-mean")
+# results/teacher_rule.md: the users each dataset's candidates are read on (None: all users)
+RULE_USERS = {"ml-100k": None, "beauty": 2000}
 GRID_SOURCES = ("llm", "metadata", "itemmean", "random")  # the designs benchmarks/grid.py builds, by its own names
 STATE_SOURCES = ("llm_states", "llm_item_mean")
 
@@ -132,8 +135,68 @@ def format_rows(rows):
         lines.append(f"| {row['dataset']} | {design} | {row['users']} | {row['ndcg@10']:.4f} | "
                      f"{row['ndcg@10_shuffled']:.4f} | {row['lift']:.2f} ({low:.2f}-{high:.2f}) | "
                      f"{row['verdict'].split(':')[0]} | {blend_cells} | {row['lift_interaction_knn']:.2f} |")
+    lines += format_ranking(rows)
     lines += ["", "Designs:", ""] + [f"* `{name}`: {text}" for name, (_, _, text) in DESIGNS.items()]
     return "\n".join(lines) + "\n"
+
+
+def qualifies(row, category_lift):
+    """``results/teacher_rule.md``: complementarity above 0 (its interval too) and above the shuffled
+    profiles', and a lift at least the category/genre text's on the same users."""
+    blend = row.get("complementarity")
+    if not blend or category_lift is None:
+        return False
+    return (blend["change"] > 0 and blend["change_ci95"][0] > 0
+            and blend["change"] > row["complementarity_shuffled"]["change"] and row["lift"] >= category_lift)
+
+
+def ranked_groups(rows):
+    """``{(dataset, sample_users): [(row, qualifies), ...]}``, each group's rows with a complementarity
+    ranked by it (ties by lift), best first."""
+    groups = {}
+    for row in rows:
+        if row.get("complementarity"):
+            groups.setdefault((row["dataset"], row.get("sample_users")), []).append(row)
+    ranked = {}
+    for key, group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        category = next((r["lift"] for r in group if row_key(r)[1] == "metadata"), None)
+        group = sorted(group, key=lambda r: (-r["complementarity"]["change"], -r["lift"]))
+        ranked[key] = [(r, row_key(r)[1] in LLM_DESIGNS and qualifies(r, category)) for r in group]
+    return ranked
+
+
+def shipped_design(rows):
+    """The design the rule ships (qualifies on every dataset of :data:`RULE_USERS`, the highest of its
+    smaller complementarity, ties by its smaller lift), or None."""
+    ranked = ranked_groups(rows)
+    per_dataset = [{row_key(r)[1]: r for r, ok in ranked.get((d, n), []) if ok} for d, n in RULE_USERS.items()]
+    both = set.intersection(*(set(q) for q in per_dataset))
+    if not both:
+        return None
+    return max(sorted(both), key=lambda d: (min(q[d]["complementarity"]["change"] for q in per_dataset),
+                                             min(q[d]["lift"] for q in per_dataset)))
+
+
+def format_ranking(rows):
+    """Per dataset and users checked: the designs ranked by complementarity (ties by lift), which are
+    LLM-based, which qualify by ``results/teacher_rule.md``; then what the rule ships."""
+    lines = ["", "Ranked by complementarity, ties by lift (the rule: [`teacher_rule.md`](teacher_rule.md); "
+                 "qualifies = an LLM-based design with complementarity and its interval above 0, above its "
+                 "shuffled profiles', and a lift at least the category/genre text's on the same users):"]
+    for (dataset, sample), group in ranked_groups(rows).items():
+        users = f"first {sample} users" if sample else "all users"
+        lines += ["", f"{dataset}, {users}:", "", "| rank | design | LLM-based | complementarity (95% CI) | shuffled profiles' | lift | qualifies |",
+                  "|---:|---|---|---|---:|---:|---|"]
+        for rank, (row, ok) in enumerate(group, 1):
+            design, blend = row_key(row)[1], row["complementarity"]
+            low, high = blend["change_ci95"]
+            lines.append(f"| {rank} | {design} | {'yes' if design in LLM_DESIGNS else 'no'} | "
+                         f"{blend['change']:+.1%} ({low:+.1%} to {high:+.1%}) | "
+                         f"{row['complementarity_shuffled']['change']:+.1%} | {row['lift']:.2f} | {'yes' if ok else 'no'} |")
+    ship = shipped_design(rows)
+    checked = ", ".join(f"{d} ({'all users' if n is None else f'first {n} users'})" for d, n in RULE_USERS.items())
+    lines += ["", f"Shipped by the rule (qualifies on {checked}): " + (f"`{ship}`" if ship else "none")]
+    return lines
 
 
 def merge_rows(previous, checked):

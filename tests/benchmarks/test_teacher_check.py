@@ -64,3 +64,38 @@ def test_cut_to_first_users_keeps_the_pipelines_order(tmp_path):
     source.write_text("user_id:token\tprofile_emb:float_seq\n10\t1 2\nB\t3 4\n2\t5 6\nA\t7 8\n")
     out = teacher_check.cut_to_first_users(str(source), 3, str(tmp_path / "s" / "cut.user"))
     assert open(out).read() == "user_id:token\tprofile_emb:float_seq\n2\t5 6\n10\t1 2\nA\t7 8\n"
+
+
+def blended(dataset, design, lift, change, ci, shuffled=0.0, sample=None):
+    r = row(dataset, design, lift)
+    r.update(design=design, sample_users=sample, complementarity={"change": change, "change_ci95": list(ci), "weight": 0.3},
+             complementarity_shuffled={"change": shuffled})
+    return r
+
+
+@pytest.mark.parametrize("candidate, ok", [
+    (blended("ml-100k", "states-mid-mean", 1.5, 0.04, (0.01, 0.07)), True),
+    (blended("ml-100k", "states-mid-mean", 1.3, 0.04, (0.01, 0.07)), False),   # lift below the genre text's 1.4
+    (blended("ml-100k", "states-mid-mean", 1.5, 0.04, (-0.01, 0.09)), False),  # interval includes 0
+    (blended("ml-100k", "states-mid-mean", 1.5, 0.04, (0.01, 0.07), shuffled=0.05), False),  # shuffled does better
+    (blended("ml-100k", "itemmean", 2.0, 0.04, (0.01, 0.07)), False),          # not LLM-based
+])
+def test_ranking_marks_what_the_rule_qualifies(candidate, ok):
+    category = blended("ml-100k", "metadata", 1.4, 0.08, (0.02, 0.12))
+    ranked = teacher_check.ranked_groups([candidate, category])[("ml-100k", None)]
+    assert [(teacher_check.row_key(r)[1], q) for r, q in ranked] == [
+        ("metadata", False), (teacher_check.row_key(candidate)[1], ok)]  # ranked by complementarity
+
+
+def test_ships_only_what_qualifies_on_both_datasets():
+    rows = [blended("ml-100k", "metadata", 1.4, 0.0, (-0.01, 0.01)),
+            blended("beauty", "metadata", 2.0, 0.0, (-0.01, 0.01), sample=2000),
+            blended("ml-100k", "items-mean", 1.5, 0.05, (0.01, 0.09)),
+            blended("beauty", "items-mean", 2.5, 0.02, (0.01, 0.03), sample=2000),
+            blended("ml-100k", "states-mean", 1.6, 0.09, (0.02, 0.15)),          # qualifies on ml-100k only
+            blended("beauty", "states-mean", 2.5, 0.03, (-0.01, 0.07), sample=2000)]
+    assert teacher_check.shipped_design(rows) == "items-mean"
+    assert teacher_check.shipped_design(rows[:2] + rows[4:]) is None
+    text = "\n".join(teacher_check.format_ranking(rows))
+    assert "| 1 | states-mean | yes | +9.0% (+2.0% to +15.0%) | +0.0% | 1.60 | yes |" in text
+    assert text.endswith("Shipped by the rule (qualifies on ml-100k (all users), beauty (first 2000 users)): `items-mean`")
