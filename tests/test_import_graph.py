@@ -3,8 +3,8 @@ top of a module or inside a function, between modules of the package.
 
 From the bottom: the shared data formats (``formats/``), the method (the models, the trainer, the
 dataset, ``kd_settings``, ``fast_path``), the RecBole integration (``integration/``), the teacher
-(``profiles/``), the harness (``harness/``), and the package's face (its ``__init__`` and the old
-names kept for the documentation and old checkpoints). A module imports its own layer and the ones
+(``profiles/``), the harness (``harness/``), and the package's face (its ``__init__``, the public name
+``quick_start`` and ``config``, the old name that checkpoints pickle KDConfig under). A module imports its own layer and the ones
 below, never one above; and no chain of imports comes back to where it started."""
 
 import ast
@@ -14,7 +14,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "recbole_llmkd"
-SHIMS = ("config", "quick_start", "presets", "files", "experiment", "pipeline")  # moved; their old names stay
+SHIMS = ("config", "quick_start")  # re-exports: old checkpoints' KDConfig path; the public entry-point name
 LAYERS = [  # bottom first: (name, module prefixes)
     ("formats", ("formats", "version", "user_errors")),
     ("method", ("kd_settings", "model", "trainer", "dataset", "fast_path")),
