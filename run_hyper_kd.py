@@ -18,8 +18,8 @@ import sys
 from recbole.trainer import HyperTuning
 
 from recbole_llmkd import register
-from recbole_llmkd.experiment import train_and_test
-from recbole_llmkd.settings import properties_dir
+from recbole_llmkd.harness.experiment import train_and_test
+from recbole_llmkd.integration.config_files import properties_dir
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, run_cli
 
 

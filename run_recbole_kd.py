@@ -5,19 +5,15 @@
     python run_recbole_kd.py --pipeline -d ml-100k --preset paper   # the paper's recipe, both models
 
 Unknown ``--key=value`` flags are read by RecBole's Config as configuration overrides (in pipeline
-mode they reach both models' configs).
+mode they reach both models' configs). Both modes build their runs through
+:func:`recbole_llmkd.integration.quick_start.build_run`, so every key (``fast_path`` among them) means the same in both.
 """
 
 import argparse
 import sys
 
 from recbole_llmkd import register
-from recbole_llmkd.quick_start import run
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, run_cli
-
-# At import, not in main(): RecBole's --nproc N starts its processes with torch.multiprocessing's
-# spawn, which imports this module (not as __main__) in each of them; they need the names too.
-register()
 
 
 def build_parser():
@@ -61,28 +57,33 @@ def recbole_overrides(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args, _ = build_parser().parse_known_args(argv)  # the rest is read by RecBole's Config from sys.argv
+    register()
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     if args.preset:
-        from recbole_llmkd.presets import with_preset
+        from recbole_llmkd.integration.presets import with_preset
 
         config_file_list = with_preset(args.preset, config_file_list)
-    if args.pipeline:
-        from recbole_llmkd.pipeline import run_pipeline
+    # RecBole's Config reads the overrides from sys.argv (so do the --nproc processes, which spawn
+    # starts with this process's sys.argv): it sees those of argv and nothing else
+    saved_argv, sys.argv = sys.argv, [sys.argv[0], *recbole_overrides(argv)]
+    try:
+        if args.pipeline:
+            from recbole_llmkd.harness.main_job import run_main_job
 
-        saved_argv, sys.argv = sys.argv, [sys.argv[0], *recbole_overrides(argv)]
-        try:
-            return run_pipeline(
+            return run_main_job(
                 dataset=args.dataset, model=args.model or "SASRec", output_dir=args.output_dir,
                 config_file_list=config_file_list,
                 profile_config_files=args.profile_config.split() if args.profile_config else (),
                 regenerate=args.regenerate, profile_file=args.profile_file, max_users=args.max_users,
             )
-        finally:
-            sys.argv = saved_argv
-    return run(
-        args.model or "SASRecKD", args.dataset, config_file_list=config_file_list, nproc=args.nproc,
-        world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset,
-    )
+        from recbole_llmkd.integration.quick_start import run
+
+        return run(
+            args.model or "SASRecKD", args.dataset, config_file_list=config_file_list, nproc=args.nproc,
+            world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset,
+        )
+    finally:
+        sys.argv = saved_argv
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def format_cost(cost):
 
 
 def main(argv=None):
-    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.formats.files import write_text_atomic
     from recbole_llmkd.profiles.backends import make_backend
     from recbole_llmkd.profiles.cli import add_config_options, config_from_args
 

@@ -5,7 +5,7 @@
     python benchmarks/grid.py --list          # the cells and which are done, nothing run
 
 Every run writes ``results/runs/<budget>/<dataset>/<model>/<variant>/seed<k>.json`` (what
-:func:`recbole_llmkd.experiment.train_and_test` records, plus the cell and the command that reruns
+:func:`recbole_llmkd.harness.experiment.train_and_test` records, plus the cell and the command that reruns
 it) and is skipped when that file exists, so the grid can be finished over several sessions, in
 the background, or on a GPU machine. A running cell is claimed (``<work>/claims/...``), so two grids
 started over the same cells (``OMP_NUM_THREADS=1``, one per core) share them out instead of running
@@ -13,7 +13,7 @@ each twice; a claim whose process has died is taken over. Each run is a fresh su
 the peak-memory figure is that run's own. Cells run seed-major (every variant of seed 1, then of
 seed 2, ...), so a partial grid is still paired.
 
-Variants (the KD ones use the model's kd_* defaults, i.e. the paper's, unless listed):
+Variants (the KD ones use the model's kd_* defaults, the shipped recipe ``nce``, unless listed):
 
 * ``baseline``: RecBole's SASRec / BERT4Rec;
 * ``kd``: the KD model toward the LLM profiles (the profile pipeline; ml-100k: the shipped
@@ -23,8 +23,9 @@ Variants (the KD ones use the model's kd_* defaults, i.e. the paper's, unless li
 * ``kd_random``: toward a fixed random N(0, 1) vector per user, of the same dims;
 * ``kd_itemmean``: toward the mean sentence embedding of the user's training items' texts, reduced
   like the LLM profiles (``recbole_llmkd.profiles.item_mean``: the cheap teacher, no LLM);
-* ``kd_beta10``, ``kd_alpha01``: ablations of the known problem, the uncapped dynamic β
-  (``kd_beta_max: 10``; ``kd_alpha: 0.1``), on the LLM profiles;
+* ``kd_beta10``, ``kd_alpha01``: ablations of the paper's known problem, the uncapped dynamic β
+  (``kd_beta_max: 10``; ``kd_alpha: 0.1``), on the LLM profiles; under the shipped defaults (fixed
+  β, α 0.1) they change nothing and are refused: run them with a recipe (``kd_beta10-paper``);
 * ``kd_shuffled``: toward the LLM profile vectors permuted across users (seed 0): the same vectors,
   none its own user's (the control for the teacher's content);
 * ``kd_schedule``: the KD model and trainer exactly as the recipe has them (LLM profile file loaded,
@@ -34,8 +35,10 @@ Variants (the KD ones use the model's kd_* defaults, i.e. the paper's, unless li
   no switch, no optimizer rebuild, no patience reset), toward the random / genre-text targets.
 
 A KD variant may end in ``-<recipe>`` (``kd-reg``, ``kd_metadata-nce``): the recipe's kd_* keys
-(``RECIPES``) replace the model's defaults for that run; the name without a recipe trains with
-whatever the shipped defaults are (each run's JSON records the keys it used).
+(``RECIPES``, defined in :mod:`recbole_llmkd.kd_settings`) replace the model's defaults for that run;
+the name without a recipe trains with whatever the shipped defaults are (each run's JSON records the
+keys it used). A variant whose overrides change nothing on top of its recipe (or the defaults) is
+refused (:func:`recbole_llmkd.kd_settings.changes_something`).
 
 Budgets (``benchmarks/budgets/<name>.yaml``) are RecBole config files shared by every run.
 """
@@ -57,9 +60,10 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks.run_files import USERS_FOLDER  # noqa: E402
+from recbole_llmkd.kd_settings import DEFAULTS, KD_MODEL_OF, RECIPES, changes_something  # noqa: E402
 
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
-KD_NAME = {"SASRec": "SASRecKD", "BERT4Rec": "BERT4RecKD"}
+KD_NAME = KD_MODEL_OF  # backbone -> its KD model
 VARIANTS = {
     "baseline": (None, {}),
     # the baseline with fast_path: False whatever the budget says (stock RecBole, for the fast-path check)
@@ -74,22 +78,6 @@ VARIANTS = {
     "kd_schedule": ("llm", {"kd_alpha": 0.0}),
     "kd_random_single": ("random", {"kd_stages": 1}),
     "kd_metadata_single": ("metadata", {"kd_stages": 1}),
-}
-# Distillation recipes: a KD variant named ``<variant>-<recipe>`` (``kd_metadata-reg``) trains with
-# these kd_* keys on top of the model's defaults. Every recipe spells out all of its keys, so a
-# recipe's runs mean the same thing whatever the shipped defaults are when they are read.
-PAPER_KD = {"kd_alpha": 0.4, "kd_dynamic_scale": True, "kd_beta_max": None, "kd_direction": "profile_to_hidden",
-            "kd_projection": "learned", "kd_loss": "mse", "kd_standardize": False, "kd_reset_optimizer": False,
-            "kd_aggregation": "mean", "kd_layer": -1, "kd_stages": 2}
-# a regressor from the pooled state predicts the fixed, standardised profile; fixed weight α
-REGRESSOR_KD = {**PAPER_KD, "kd_direction": "hidden_to_profile", "kd_standardize": True, "kd_alpha": 0.1,
-                "kd_dynamic_scale": False, "kd_reset_optimizer": True}
-RECIPES = {
-    # the paper's formulation: learned T, MSE, α 0.4 with the uncapped dynamic β, optimizer kept
-    "paper": PAPER_KD,
-    "reg": REGRESSOR_KD,
-    # the same regressor, InfoNCE over the batch's other users (τ 0.1): the shipped defaults
-    "nce": {**REGRESSOR_KD, "kd_loss": "infonce", "kd_temperature": 0.1},
 }
 DEFAULT_VARIANTS = ("baseline", "kd", "kd_metadata", "kd_random")
 
@@ -134,16 +122,22 @@ def split_variant(variant):
 
 
 def variant_settings(variant):
-    """``(profile source or None, kd_* overrides)`` of a variant name."""
+    """``(profile source or None, kd_* overrides)`` of a variant name; a variant whose own overrides
+    change nothing on top of its recipe (or the shipped defaults) is refused."""
     base, recipe = split_variant(variant)
     source, overrides = VARIANTS[base]
+    under = {**DEFAULTS, **(RECIPES[recipe] if recipe else {})}
+    if overrides and not changes_something(under, overrides):
+        raise GridError(f"variant {variant!r}: its overrides {overrides} change nothing under "
+                        f"{'recipe ' + repr(recipe) if recipe else 'the shipped defaults'}; give it a recipe where "
+                        f"they matter (e.g. {base}-paper)")
     return source, {**(RECIPES[recipe] if recipe else {}), **overrides}
 
 
 def variant_name(text):
     """argparse type of ``--variants``."""
     try:
-        split_variant(text)
+        variant_settings(text)
     except GridError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     return text
@@ -228,7 +222,7 @@ def ensure_source(dataset, log=print):
     target = os.path.join(spec.data_path, spec.source, f"{spec.source}.inter")
     if not os.path.exists(target) and spec.cold_start:
         from dataset_converters.cold_start import write_cold_start
-        from recbole_llmkd.files import dataset_files
+        from recbole_llmkd.formats.files import dataset_files
 
         folder, info = write_cold_start(os.path.dirname(dataset_files("ml-100k")[0]), "ml-100k", spec.data_path,
                                         spec.source)
@@ -252,7 +246,7 @@ def recbole_data_config(dataset, budget, log=print):
     if spec.temporal is None:
         return {} if source_path is None else {"data_path": source_path}
     from dataset_converters.temporal_split import write_split
-    from recbole_llmkd.files import dataset_files
+    from recbole_llmkd.formats.files import dataset_files
 
     max_len = int(budget_settings(budget).get("MAX_ITEM_LIST_LENGTH", 50))
     data_path = os.path.join("output", "data", f"len{max_len}")
@@ -401,8 +395,8 @@ def run_job(job):
     per-user values in the compact form of ``benchmarks/run_files.py`` (the users in ``users/``
     beside the budgets' folders)."""
     from benchmarks.run_files import compact_run
-    from recbole_llmkd.experiment import train_and_test
-    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.harness.experiment import train_and_test
+    from recbole_llmkd.formats.files import write_text_atomic
 
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value flags from sys.argv: the job is not one
     result = train_and_test(job["model"], job["dataset"], job["config_dict"], job["config_files"], quiet_console=True)

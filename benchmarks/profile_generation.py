@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from recbole_llmkd.experiment import cpu_description
+from recbole_llmkd.harness.experiment import cpu_description
 from recbole_llmkd.profiles.backends import make_backend
 from recbole_llmkd.profiles.config import load_config
 from recbole_llmkd.profiles.embed import load_encoder

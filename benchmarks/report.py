@@ -37,7 +37,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks.grid import DEFAULT_VARIANTS, RECIPES, VARIANTS, split_variant  # noqa: E402
-from recbole_llmkd.pipeline import save_figure  # noqa: E402
+from recbole_llmkd.harness.main_job import save_figure  # noqa: E402
 
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 TEST_METRIC = "ndcg@10"
@@ -540,7 +540,7 @@ def main(argv=None):
                         help="instead: the attribution comparisons of these budgets as one Holm family -> "
                              "results/headline.md and headline.json (what the README's headline states)")
     args = parser.parse_args(argv)
-    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.formats.files import write_text_atomic
 
     if args.headline:
         rows = headline(args.results, args.headline, args.allow_mixed)

@@ -8,7 +8,7 @@ Recall@k and Hit@k are 1 when ``rank < k``, NDCG@k is ``1 / log2(rank + 2)`` the
 ``1 / (rank + 1)``, Precision@k ``1 / k``, and all are 0 otherwise. :func:`compact_run` replaces
 ``per_user``'s metric arrays by those ranks (one signed byte a user, -1 = below the top K, in
 base64) when they give back every array exactly, float for float, rounded as the run rounded
-them (:mod:`recbole_llmkd.measure` keeps 6 decimals), and moves the user lists, the
+them (:mod:`recbole_llmkd.harness.measure` keeps 6 decimals), and moves the user lists, the
 same for every run on one split, to ``<runs>/users/<key>.json.gz``. :func:`expand_run` restores
 the arrays; ``benchmarks/report.py`` reads old (full) and new (compact) files alike. A run whose
 arrays the ranks do not reproduce keeps them as they are.
@@ -96,7 +96,7 @@ def users_path(users_dir, key):
 
 
 def write_users(users_dir, key, per_user):
-    from recbole_llmkd.files import atomic_open
+    from recbole_llmkd.formats.files import atomic_open
 
     path = users_path(users_dir, key)
     if not os.path.exists(path):
@@ -125,7 +125,7 @@ def compact_run(run, users_dir):
 
 
 def expand_run(run, users_dir):
-    """``run`` with full per-user arrays (as :func:`recbole_llmkd.experiment.train_and_test` writes them)."""
+    """``run`` with full per-user arrays (as :func:`recbole_llmkd.harness.experiment.train_and_test` writes them)."""
     per_user = run.get("per_user")
     if not isinstance(per_user, dict) or per_user.get("format") != FORMAT:
         return run
@@ -148,7 +148,7 @@ def expand_run(run, users_dir):
 
 def compact_file(path, users_dir):
     """Rewrite the run JSON at ``path`` compactly (atomically); True when it changed."""
-    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.formats.files import write_text_atomic
 
     with open(path, encoding="utf-8") as f:
         run = json.load(f)

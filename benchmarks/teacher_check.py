@@ -88,7 +88,7 @@ def design_file(work, dataset, design, data_path, allow_generate=False, sample_u
 
 def cut_to_first_users(user_file, n, out):
     """A copy of ``user_file`` with the first ``n`` users by id (the pipeline's ``limit_users`` order)."""
-    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.formats.files import write_text_atomic
     from recbole_llmkd.profiles.history import user_sort_key
 
     with open(user_file, encoding="utf-8") as f:
@@ -222,7 +222,7 @@ def main(argv=None):
     parser.add_argument("--results", default=os.path.join(ROOT, "results"), help="where teacher_check.md/.json go")
     parser.add_argument("--allow-generate", action="store_true", help="run the LLM where profiles are not shipped")
     args = parser.parse_args(argv)
-    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.formats.files import write_text_atomic
 
     path = os.path.join(args.results, "teacher_check.json")
     previous = []

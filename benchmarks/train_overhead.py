@@ -20,12 +20,12 @@ import time
 
 import torch
 
-from recbole_llmkd.experiment import build_model, prepare_run
+from recbole_llmkd.integration.quick_start import build_model, prepare_run
 from recbole_llmkd.profiles.metadata import main as write_genre_profiles
 
 
 def build(model, config_dict):
-    from recbole_llmkd.config import get_trainer
+    from recbole_llmkd.integration.config import get_trainer
 
     config, _, train, _, test = prepare_run(model, "ml-100k", config_dict)
     net, _ = build_model(config, train)

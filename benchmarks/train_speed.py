@@ -33,7 +33,7 @@ import time
 import torch
 
 from recbole_llmkd.fast_path import apply_fast_path
-from recbole_llmkd.experiment import build_model, prepare_run
+from recbole_llmkd.integration.quick_start import build_model, prepare_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def build(model, dataset, config_dict, config_files):
     """(``{name: trainer}`` with the same weights: stock, fast path and, for BERT4Rec, the fast path
     with RecBole's full loss; training data; config), at RecBole's defaults unless ``config_files``."""
-    from recbole_llmkd.config import get_trainer
+    from recbole_llmkd.integration.config import get_trainer
 
     config, _, train, _, _ = prepare_run(model, dataset, config_dict, config_files)
     stock, _ = build_model(config, train, fast_path=False)

@@ -129,7 +129,7 @@ def read_meta_json(path):
 
 
 def read_recbole_item(path):
-    from recbole_llmkd.files import read_atomic
+    from recbole_llmkd.formats.files import read_atomic
 
     frame, _ = read_atomic(path)
     if "item_id" not in frame.columns:

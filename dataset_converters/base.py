@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from recbole_llmkd.files import read_atomic, staged_file
+from recbole_llmkd.formats.files import read_atomic, staged_file
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP
 
 TRUNCATION_MARKER = " [...]"
@@ -433,7 +433,7 @@ def derived_dataset_main(argv, prog, description, suffix, add_options, derive):
     """The command line of a derived protocol: the shared options (:func:`derived_dataset_parser`),
     the protocol's own (``add_options(parser)``), then ``derive(args, inter_path)``, which writes the
     derived dataset and returns the lines to print."""
-    from recbole_llmkd.files import dataset_files
+    from recbole_llmkd.formats.files import dataset_files
 
     parser = derived_dataset_parser(prog, description, suffix)
     add_options(parser)

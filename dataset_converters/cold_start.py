@@ -23,9 +23,9 @@ import shutil
 import numpy as np
 
 from dataset_converters.base import ConversionError, derived_dataset_main, output_folder, read_source_inter
-from recbole_llmkd.files import atomic_open, write_text_atomic
-from recbole_llmkd.profiles.split import leave_one_out_roles
-from recbole_llmkd.settings import dataset_settings, normalizes_field
+from recbole_llmkd.formats.files import atomic_open, write_text_atomic
+from recbole_llmkd.formats.split import leave_one_out_roles
+from recbole_llmkd.integration.config_files import dataset_settings, normalizes_field
 
 
 def cold_start(inter, cold_fraction=0.4, removed_share=0.5, keep=3, seed=0, user_field="user_id",
@@ -62,7 +62,7 @@ def cold_start(inter, cold_fraction=0.4, removed_share=0.5, keep=3, seed=0, user
 
 def write_cold_start(folder_in, dataset, output_dir, name=None, normalized_time=None, **options):
     """Write the cold-start copy of ``dataset``; ``normalized_time`` None: as RecBole loads the dataset
-    (:func:`recbole_llmkd.settings.dataset_settings`), so the roles match RecBole's leave-one-out."""
+    (:func:`recbole_llmkd.integration.config_files.dataset_settings`), so the roles match RecBole's leave-one-out."""
     name = name or f"{dataset}-coldstart"
     folder = output_folder(output_dir, name)  # a file in the way: refused before the work
     inter_path = os.path.join(folder_in, f"{dataset}.inter")

@@ -4,7 +4,7 @@
 
 RecBole's own splits are per user (leave-one-out) or per interaction ratio; the paper's temporal
 protocol is neither. Two cuts at global timestamp quantiles (``--valid-quantile`` < ``--test-quantile``,
-computed with :func:`recbole_llmkd.profiles.split.temporal_cut`, the rule the profile pipeline's
+computed with :func:`recbole_llmkd.formats.split.temporal_cut`, the rule the profile pipeline's
 ``--cut-quantile`` uses):
 
 * train: every interaction before the validation cut, as RecBole's sequential augmentation would
@@ -30,8 +30,8 @@ import os
 import numpy as np
 
 from dataset_converters.base import ConversionError, derived_dataset_main, output_folder, read_source_inter
-from recbole_llmkd.files import atomic_open, write_text_atomic
-from recbole_llmkd.profiles.split import temporal_cut
+from recbole_llmkd.formats.files import atomic_open, write_text_atomic
+from recbole_llmkd.formats.split import temporal_cut
 
 HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
 

@@ -6,25 +6,27 @@ RecBole's own entry points::
 
     import recbole_llmkd; recbole_llmkd.register()
 
-It applies the compatibility shims (:mod:`recbole_llmkd.compat`) and makes RecBole's
+It applies the compatibility shims (:mod:`recbole_llmkd.integration.compat`) and makes RecBole's
 ``run_recbole``, ``run``, ``load_data_and_model``, ``get_model``, ``get_trainer`` and
-``create_dataset`` find ``SASRecKD`` and ``BERT4RecKD`` by name (:mod:`recbole_llmkd.registry`).
-Our own entry points (``run_recbole_kd.py``, :mod:`recbole_llmkd.quick_start`,
-:func:`recbole_llmkd.experiment.train_and_test`, the benchmarks) call it themselves.
+``create_dataset`` find ``SASRecKD`` and ``BERT4RecKD`` by name (:mod:`recbole_llmkd.integration.registry`).
+Our own entry points (``run_recbole_kd.py``, :mod:`recbole_llmkd.integration.quick_start`,
+:func:`recbole_llmkd.harness.experiment.train_and_test`, the benchmarks) call it themselves.
 """
 
 import importlib
 
-__version__ = "0.1.0"
+from recbole_llmkd.kd_settings import KD_MODELS
+from recbole_llmkd.version import __version__  # noqa: F401
+# literal names (the documentation's tools read them); tests/test_kd_settings.py checks they hold KD_MODELS
 __all__ = ["SASRecKD", "BERT4RecKD", "KDTrainer", "KDSequentialDataset", "register"]
 
-_CLASSES = {"SASRecKD": "recbole_llmkd.model", "BERT4RecKD": "recbole_llmkd.model",
+_CLASSES = {**{name: "recbole_llmkd.model" for name in KD_MODELS},
             "KDTrainer": "recbole_llmkd.trainer", "KDSequentialDataset": "recbole_llmkd.dataset"}
 
 
 def register():
     """Apply the shims and register the KD models with RecBole (idempotent)."""
-    from recbole_llmkd.registry import register as register_with_recbole
+    from recbole_llmkd.integration.registry import register as register_with_recbole
 
     register_with_recbole()
 
@@ -32,7 +34,7 @@ def register():
 def __getattr__(name):
     """The classes of ``__all__``, imported on first use (with the shims applied)."""
     if name in _CLASSES:
-        from recbole_llmkd import compat
+        from recbole_llmkd.integration import compat
 
         compat.apply()
         return getattr(importlib.import_module(_CLASSES[name]), name)

@@ -17,7 +17,7 @@ What this class changes, and why:
   models read as "no profile". Users are remapped in order of first appearance in ``.inter``,
   so the split is the same as the baseline's;
 * the file is checked line by line before RecBole reads it
-  (:mod:`recbole_llmkd.profiles.profile_file`): encoding, header, separators, numbers, length
+  (:mod:`recbole_llmkd.formats.profile_file`): encoding, header, separators, numbers, length
   (``kd_profile_dim`` when set), finite float32 values, one row per user. Empty cells are allowed
   and mean "no profile";
 * a file none of whose profiled users has interactions is refused; otherwise the number of
@@ -30,7 +30,8 @@ import numpy as np
 from recbole.data.dataset import SequentialDataset
 from recbole.utils import FeatureSource
 
-from recbole_llmkd.profiles.profile_file import ProfileFileError, read_profile_file
+from recbole_llmkd.kd_settings import check
+from recbole_llmkd.formats.profile_file import ProfileFileError, read_profile_file
 
 __all__ = ["KDSequentialDataset", "ProfileFileError"]
 
@@ -38,7 +39,7 @@ __all__ = ["KDSequentialDataset", "ProfileFileError"]
 class KDSequentialDataset(SequentialDataset):
     def _get_field_from_config(self):
         super()._get_field_from_config()
-        self.profile_field = self.config["kd_profile_field"]
+        self.profile_field = check("kd_profile_field", self.config["kd_profile_field"])
 
     @property
     def profile_user_file(self):
@@ -73,15 +74,13 @@ class KDSequentialDataset(SequentialDataset):
                 f"float_seq field {self.profile_field!r} of a .user atomic file (write one with "
                 "`python -m recbole_llmkd.profiles`, or point config key 'kd_profile_file' at it)"
             )
-        dim = self.config["kd_profile_dim"]
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-            raise ValueError(f"config key 'kd_profile_dim' is {dim!r}; expected a whole number >= 1 or ~")
+        dim = check("kd_profile_dim", self.config["kd_profile_dim"])
         self._profile_path = path
         # checked line by line first: RecBole's reader fails on a malformed file without naming it
         self._profile_table = read_profile_file(
             path, self.uid_field, self.profile_field, field_separator=self.config["field_separator"],
             seq_separator=self.config["seq_separator"], encoding=self.config["encoding"] or "utf-8",
-            expected_dim=self.config["kd_profile_dim"])
+            expected_dim=dim)
         directory, name = os.path.split(path)
         return super()._load_user_or_item_feat(name[: -len(".user")], directory, source, field_name)
 

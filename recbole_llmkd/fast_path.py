@@ -22,7 +22,7 @@ Three replacements, made per model instance (nothing global is patched):
   seed noise. With every dropout probability at 0, or in evaluation mode, the fast path gives stock
   RecBole's loss and gradients to float32 rounding (``tests/test_fast_path.py``).
 
-:func:`recbole_llmkd.experiment.train_and_test`, which the main job and the benchmark grid train
+:func:`recbole_llmkd.harness.experiment.train_and_test`, which the main job and the benchmark grid train
 through, applies it to every model alike, baselines included, so comparisons stay like for like.
 ``fast_path: False`` (the default) is stock RecBole.
 """

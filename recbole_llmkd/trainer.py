@@ -26,24 +26,27 @@ the means are over all ranks' batches, and only rank 0 logs them (RecBole quiets
 """
 
 import torch
+import torch.distributed as dist
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
-from recbole_llmkd.distributed import all_ranks_sum
-from recbole_llmkd.model.distillation import config_bool
+from recbole_llmkd.kd_settings import KDSettings
+
+
+def all_ranks_sum(tensor, config):
+    """``tensor`` summed over the ranks of a distributed run, in place; unchanged in a single process."""
+    if not config["single_spec"] and dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
 
 
 class KDTrainer(Trainer):
     def __init__(self, config, model):
         super().__init__(config, model)
-        stages = config["kd_stages"]
-        if isinstance(stages, bool) or not isinstance(stages, int) or stages not in (1, 2):
-            raise ValueError(f"config key 'kd_stages' is {stages!r}; expected 2 (distil, then fine-tune on L_rec) "
-                             "or 1 (distil for the whole run)")
-        self.kd_single_stage = stages == 1
-        kd_epochs = config["kd_epochs"]
-        if kd_epochs is not None and (isinstance(kd_epochs, bool) or not isinstance(kd_epochs, int)):
-            raise ValueError(f"config key 'kd_epochs' is {kd_epochs!r}; expected a whole number of epochs or ~")
+        # the KD model's settings (read once from the config), else read here
+        settings = getattr(model, "kd_settings", None) or KDSettings.from_config(config)
+        self.kd_single_stage = settings.kd_stages == 1
+        kd_epochs = settings.kd_epochs
         self.kd_epochs = self.epochs // 2 if kd_epochs is None else kd_epochs
         if kd_epochs is None and self.kd_epochs == 0 and not self.kd_single_stage:
             raise ValueError(
@@ -56,7 +59,7 @@ class KDTrainer(Trainer):
                 f"config key 'kd_epochs' is {kd_epochs}; expected 0..epochs ({self.epochs}) "
                 "or ~ for half of the epochs"
             )
-        self.kd_reset_optimizer = config_bool("kd_reset_optimizer", config["kd_reset_optimizer"])
+        self.kd_reset_optimizer = settings.kd_reset_optimizer
         self.kd_switch_epoch = None  # the first epoch of stage 2, once it is reached
         self.kd_history = []  # one dict per trained epoch: stage and mean loss parts
 

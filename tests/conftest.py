@@ -7,8 +7,8 @@ import pytest
 import recbole
 
 import recbole_llmkd
-from recbole_llmkd.experiment import prepare_run
-from recbole_llmkd.files import read_atomic, write_profile_file
+from recbole_llmkd.integration.quick_start import prepare_run
+from recbole_llmkd.formats.files import read_atomic, write_profile_file
 from recbole_llmkd.profiles.metadata import category_shares
 
 recbole_llmkd.register()  # the tests use RecBole's own entry points too
@@ -32,6 +32,15 @@ def genre_profile_table():
 def profile_file(tmp_path_factory, genre_profile_table):
     path = tmp_path_factory.mktemp("profiles") / "ml-100k-genres.user"
     return write_profile_file(path, genre_profile_table.index.tolist(), genre_profile_table.to_numpy())
+
+
+def converted_dataset_folder(tmp_path, settings_yaml, name="shop"):
+    """A data_path with ``<name>/<name>.yaml`` (``settings_yaml``) beside where its atomic files go, as
+    ``dataset_converters`` writes it; returns the data_path."""
+    folder = tmp_path / "data" / name
+    folder.mkdir(parents=True)
+    (folder / f"{name}.yaml").write_text(settings_yaml)
+    return str(tmp_path / "data")
 
 
 @pytest.fixture

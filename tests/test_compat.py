@@ -1,4 +1,4 @@
-"""Each shim in recbole_llmkd.compat: what breaks without it (in a fresh interpreter that does not
+"""Each shim in recbole_llmkd.integration.compat: what breaks without it (in a fresh interpreter that does not
 import recbole_llmkd) and that it works (in this process, where conftest called recbole_llmkd.register())."""
 
 import importlib.util

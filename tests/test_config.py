@@ -10,15 +10,16 @@ import pytest
 from recbole.config import Config
 from recbole.trainer import Trainer
 
-from recbole_llmkd.config import KDConfig, get_model, get_trainer
+from recbole_llmkd.integration.config import KDConfig, get_model, get_trainer
 from recbole_llmkd.trainer import KDTrainer
+from tests.conftest import converted_dataset_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_NEG = {"train_neg_sample_args": None}
 
 UNREGISTERED = """
 import json, sys
-from recbole_llmkd.config import KDConfig
+from recbole_llmkd.integration.config import KDConfig
 kd = KDConfig("BERT4RecKD", "ml-100k", config_dict={"train_neg_sample_args": None})
 base = KDConfig(None, "beauty", config_dict={"model": "SASRec", "train_neg_sample_args": None})
 print(json.dumps({"kd": [kd["model"], kd["mask_ratio"], kd["kd_loss"], kd["kd_alpha"]],
@@ -73,10 +74,7 @@ def test_get_trainer(name, expected):
 @pytest.fixture
 def converted_shop(tmp_path):
     """``shop``: a dataset whose settings live only in the ``shop.yaml`` beside its files."""
-    folder = tmp_path / "data" / "shop"
-    folder.mkdir(parents=True)
-    (folder / "shop.yaml").write_text("TIME_FIELD: ts\nload_col:\n    inter: [user_id, item_id, ts]\n")
-    return str(tmp_path / "data")
+    return converted_dataset_folder(tmp_path, "TIME_FIELD: ts\nload_col:\n    inter: [user_id, item_id, ts]\n")
 
 
 @pytest.mark.parametrize("config_class", [KDConfig, Config])  # Config: RecBole's own, after register()

@@ -13,9 +13,9 @@ import pytest
 import torch
 from recbole.utils import get_trainer
 
-from recbole_llmkd.distributed import _distributed_data_parallel, as_single_process
-from recbole_llmkd.experiment import train_and_test
-from recbole_llmkd.quick_start import load_data_and_model
+from recbole_llmkd.integration.distributed import _distributed_data_parallel, as_single_process
+from recbole_llmkd.harness.experiment import train_and_test
+from recbole_llmkd.integration.quick_start import load_data_and_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.slow
@@ -95,7 +95,7 @@ def test_metrics_are_sane_and_the_checkpoint_loads_in_one_process(ddp_run, run_d
 
 def test_cpu_modules_get_no_device_ids(monkeypatch):
     seen = {}
-    monkeypatch.setattr("recbole_llmkd.distributed._original_ddp",
+    monkeypatch.setattr("recbole_llmkd.integration.distributed._original_ddp",
                         lambda module, device_ids=None, **kwargs: seen.update(device_ids=device_ids))
     _distributed_data_parallel(torch.nn.Linear(2, 2), device_ids=[0])
     assert seen == {"device_ids": None}
@@ -118,7 +118,7 @@ def test_a_rank_that_loses_the_race_to_create_a_folder_goes_on(module, tmp_path,
     """Two ranks both see no ./log, both create it: RecBole's ensure_dir raised for the second."""
     import importlib
 
-    from recbole_llmkd.distributed import _recbole_ensure_dir as recbole_ensure_dir
+    from recbole_llmkd.integration.distributed import _recbole_ensure_dir as recbole_ensure_dir
 
     folder = tmp_path / "log"
     folder.mkdir()  # the other rank was first

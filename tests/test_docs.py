@@ -365,7 +365,7 @@ def test_the_generated_keys_are_the_ones_the_models_read():
     """The table's source is the file RecBole's Config reads for a KD model: same keys, same defaults."""
     import yaml
 
-    from recbole_llmkd.config import KDConfig
+    from recbole_llmkd.integration.config import KDConfig
 
     config = KDConfig("SASRecKD", "ml-100k", config_dict={"train_neg_sample_args": None})
     with open(os.path.join(ROOT, "properties", "overall.yaml"), encoding="utf-8") as f:

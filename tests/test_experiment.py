@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from recbole_llmkd.experiment import cpu_description, git_state, train_and_test
+from recbole_llmkd.harness.experiment import cpu_description, git_state, train_and_test
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_validation_curve_and_epoch_lines(runs):
 def test_quiet_console_keeps_info_in_the_file_only(tmp_path):
     import logging
 
-    from recbole_llmkd.experiment import quiet_console_handlers
+    from recbole_llmkd.integration.quick_start import quiet_console_handlers
 
     root = logging.getLogger()
     console, file = logging.StreamHandler(), logging.FileHandler(tmp_path / "x.log")

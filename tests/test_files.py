@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from recbole_llmkd.files import read_atomic, write_profile_file
+from recbole_llmkd.formats.files import read_atomic, write_profile_file
 
 
 def test_read_atomic_strips_types_and_keeps_tokens_as_text(tmp_path):
@@ -43,7 +43,7 @@ def test_bad_vectors_leave_the_existing_file_untouched(tmp_path, users, vectors,
 
 
 def test_failure_at_the_rename_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
-    import recbole_llmkd.files as atomic
+    import recbole_llmkd.formats.files as atomic
 
     def failing_replace(src, dst):
         assert open(src).read().startswith("user_id:token")  # the new file was complete
@@ -60,7 +60,7 @@ def test_failure_at_the_rename_leaves_the_old_file_and_no_temp_file(tmp_path, mo
 
 @pytest.mark.parametrize("mode,data", [("w", "new"), ("wb", b"new")])
 def test_atomic_open_replaces_on_success_and_keeps_the_old_file_on_error(tmp_path, mode, data):
-    from recbole_llmkd.files import atomic_open
+    from recbole_llmkd.formats.files import atomic_open
 
     path = tmp_path / "f"
     path.write_text("old")

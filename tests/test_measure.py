@@ -5,8 +5,8 @@ import pytest
 from recbole.trainer import Trainer
 from recbole.utils import get_trainer
 
-from recbole_llmkd.experiment import build_model
-from recbole_llmkd.measure import MeasuredTrainerMixin, PerUserEvaluator, UserCollector, measured_trainer
+from recbole_llmkd.integration.quick_start import build_model
+from recbole_llmkd.harness.measure import MeasuredTrainerMixin, PerUserEvaluator, UserCollector, measured_trainer
 from recbole_llmkd.trainer import KDTrainer
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import run_recbole_kd
 from dataset_converters.__main__ import main as convert_main
-from recbole_llmkd.quick_start import run_recbole_kd as quick_start_run
+from recbole_llmkd.integration.quick_start import run_recbole_kd as quick_start_run
 from tests.profiles.conftest import openai_server  # noqa: F401  (the fixture: a local OpenAI-format server)
 
 NAME = "my-movies"  # no properties/dataset/my-movies.yaml: the converter's file is all there is

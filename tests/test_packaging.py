@@ -13,7 +13,7 @@ CHECK = """
 import os, sys, recbole_llmkd
 recbole_llmkd.register()
 from recbole.config import Config
-from recbole_llmkd.settings import model_config_files, properties_dir
+from recbole_llmkd.integration.config_files import model_config_files, properties_dir
 assert recbole_llmkd.__file__.startswith(sys.argv[1]), recbole_llmkd.__file__
 assert properties_dir().startswith(sys.argv[1]), properties_dir()
 assert all(os.path.isfile(p) for p in model_config_files("BERT4RecKD"))
@@ -27,7 +27,7 @@ from recbole_llmkd.profiles.cache import read_records
 [beauty] = shipped_caches(load_config(dataset="beauty"))
 assert beauty.startswith(sys.argv[1]) and beauty.endswith(".jsonl.gz"), beauty
 print(load_config().max_items, len(read_records(beauty)))
-from recbole_llmkd.presets import preset_file
+from recbole_llmkd.integration.presets import preset_file
 assert preset_file("paper").startswith(sys.argv[1])
 """
 

@@ -6,7 +6,7 @@ from recbole.config import Config
 from recbole.trainer import Trainer
 from recbole.utils import get_model, init_seed
 
-from recbole_llmkd.presets import available_presets, preset_file, with_preset
+from recbole_llmkd.integration.presets import available_presets, preset_file, with_preset
 from recbole_llmkd.trainer import KDTrainer
 from tests.conftest import build
 

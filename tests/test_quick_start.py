@@ -10,7 +10,7 @@ import yaml
 from recbole.config import Config
 from recbole.quick_start import run_recbole
 
-from recbole_llmkd.quick_start import explicit_keys, run_recbole_kd, with_ce_defaults
+from recbole_llmkd.integration.quick_start import build_config, run_recbole_kd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRICS = {"recall@10", "mrr@10", "ndcg@10", "hit@10", "precision@10"}
@@ -46,26 +46,28 @@ def test_baseline_config_is_untouched_by_the_plugin():
     assert not any(key.startswith("kd_") for key in config.final_config_dict)
 
 
-def test_explicit_keys_come_from_dict_files_and_flags(tmp_path):
-    path = tmp_path / "a.yaml"
-    path.write_text("epochs: 3\ntrain_neg_sample_args: ~\n")
-    keys = explicit_keys([str(path)], {"kd_alpha": 0.2}, argv=["-m", "SASRec", "--seed=1", "--flag"])
-    assert keys == {"epochs", "train_neg_sample_args", "kd_alpha", "seed"}
-
-
 @pytest.mark.parametrize(
-    "model, given, expected",
+    "model, given, distribution",
     [
-        ("SASRec", {}, {"train_neg_sample_args": None}),  # CE: RecBole's uniform default would raise
-        ("BERT4Rec", {}, {"train_neg_sample_args": None}),
-        ("SASRec", {"loss_type": "BPR"}, {"loss_type": "BPR"}),  # BPR keeps RecBole's negative sampling
+        ("SASRec", {}, "none"),  # CE: RecBole's uniform default would raise
+        ("BERT4Rec", {}, "none"),
+        ("SASRec", {"loss_type": "BPR"}, "uniform"),  # BPR keeps RecBole's negative sampling
         ("GRU4Rec", {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}, "loss_type": "BPR"},
-         {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}, "loss_type": "BPR"}),
+         "uniform"),
     ],
 )
-def test_ce_models_get_no_negative_sampling_unless_set(model, given, expected, monkeypatch):
+def test_ce_models_get_no_negative_sampling_unless_set(model, given, distribution, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["pytest"])
-    assert with_ce_defaults(model, "ml-100k", None, given) == expected
+    assert build_config(model, "ml-100k", None, given)["train_neg_sample_args"]["distribution"] == distribution
+
+
+def test_negative_sampling_set_by_the_user_stays_for_ce(tmp_path, monkeypatch):
+    """Set in a config file or a flag, it reaches RecBole's own check, which refuses it for CE."""
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+    path = tmp_path / "neg.yaml"
+    path.write_text("train_neg_sample_args: {distribution: uniform, sample_num: 1}\n")
+    with pytest.raises(ValueError, match="should be None when the loss_type is CE"):
+        build_config("SASRec", "ml-100k", [str(path)])
 
 
 def check_result(result):

@@ -32,7 +32,7 @@ print(json.dumps(state))
 LAZY_CLASSES = """
 import json, sys
 import recbole_llmkd
-from recbole_llmkd import compat
+from recbole_llmkd.integration import compat
 names = [recbole_llmkd.SASRecKD.__name__, recbole_llmkd.BERT4RecKD.__name__, recbole_llmkd.KDTrainer.__name__,
          recbole_llmkd.KDSequentialDataset.__name__]
 print(json.dumps({"names": names, "shims": compat._APPLIED}))
@@ -64,3 +64,21 @@ def test_unknown_attribute():
 
     with pytest.raises(AttributeError, match="has no attribute 'SASRecKDD'"):
         recbole_llmkd.SASRecKDD  # noqa: B018
+
+
+def test_a_checkpoint_written_before_the_move_still_loads(tmp_path, monkeypatch):
+    """Checkpoints pickle the run's KDConfig by its module: those written before the layers name it
+    ``recbole_llmkd.config.KDConfig`` (still importable there), and ``torch.load(weights_only=True)``
+    accepts it under that name too once registered."""
+    import torch
+
+    from recbole_llmkd.integration.config import KDConfig
+    from recbole_llmkd.integration.quick_start import build_config
+
+    config = build_config("SASRecKD", "ml-100k", config_dict={"checkpoint_dir": str(tmp_path)})
+    monkeypatch.setattr(KDConfig, "__module__", "recbole_llmkd.config")  # pickled as the old code did
+    torch.save({"config": config}, tmp_path / "old.pth", pickle_protocol=2)
+    monkeypatch.undo()
+    assert b"recbole_llmkd.config" in (tmp_path / "old.pth").read_bytes()
+    loaded = torch.load(tmp_path / "old.pth", weights_only=True)["config"]
+    assert type(loaded) is KDConfig and loaded["kd_loss"] == config["kd_loss"]

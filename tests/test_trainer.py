@@ -10,7 +10,7 @@ from recbole.utils import init_seed
 from recbole.model.sequential_recommender.sasrec import SASRec
 
 from recbole_llmkd.model import SASRecKD
-from recbole_llmkd.quick_start import load_data_and_model
+from recbole_llmkd.integration.quick_start import load_data_and_model
 from recbole_llmkd.trainer import KDTrainer
 
 

@@ -47,11 +47,12 @@ COMMANDS = {
     "train_speed": "python benchmarks/train_speed.py",
     "profile_generation": "python benchmarks/profile_generation.py",
     "generation_cost": "python benchmarks/generation_cost.py",
+    "new_dataset_generation": "python benchmarks/new_dataset_generation.py",
     "convert_movielens": "python benchmarks/convert_movielens.py",
 }
 
 RESULT_SUFFIXES = (".md", ".txt", ".png")
-# The main job's output drawn by its own functions (recbole_llmkd.pipeline) from two committed runs of
+# The main job's output drawn by its own functions (recbole_llmkd.harness.main_job) from two committed runs of
 # the same budget and seed: the benchmark's seed 1 of RecBole's SASRec and of the shipped defaults.
 EXAMPLE_RUNS = ("results/runs/converged/ml-100k/SASRec/baseline/seed1.json",
                 "results/runs/converged/ml-100k/SASRec/kd-nce/seed1.json")
@@ -214,7 +215,7 @@ def readme_headline(page_path):
 # ---- the main job's table and plot ------------------------------------------------------------------
 
 def main_job_rows():
-    from recbole_llmkd.pipeline import check_same_split, table_rows
+    from recbole_llmkd.harness.main_job import check_same_split, table_rows
 
     runs = []
     for path in EXAMPLE_RUNS:
@@ -227,7 +228,7 @@ def main_job_rows():
 def main_job_plot():
     import tempfile
 
-    from recbole_llmkd.pipeline import plot_results
+    from recbole_llmkd.harness.main_job import plot_results
 
     with tempfile.TemporaryDirectory() as folder:
         path = plot_results(main_job_rows(), os.path.join(folder, "results.png"), "ml-100k, same split, seed 1")
@@ -236,7 +237,7 @@ def main_job_plot():
 
 
 def main_job_markdown(page_path):
-    from recbole_llmkd.pipeline import comparison_line, format_table
+    from recbole_llmkd.harness.main_job import comparison_line, format_table
 
     rows = main_job_rows()
     up = "../" * page_path.count("/")

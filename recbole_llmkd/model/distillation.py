@@ -37,10 +37,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-AGGREGATIONS = ("mean", "exponential", "attention")
-LOSSES = ("mse", "rmse", "cosine", "infonce")
-DIRECTIONS = ("profile_to_hidden", "hidden_to_profile")
-PROJECTIONS = ("learned", "frozen")
+# the keys' definitions (allowed values, checks): recbole_llmkd.kd_settings
+from recbole_llmkd.kd_settings import AGGREGATIONS, DIRECTIONS, LOSSES, PROJECTIONS, check  # noqa: F401
 
 # Stands in for -inf on masked logits: finite, so rows without a profile give a finite (then
 # zero-weighted) loss and no NaN gradient.
@@ -61,29 +59,6 @@ class KDLoss:
     # shrinking while L_distil falls.
     pooled_spread: torch.Tensor = None
     target_spread: torch.Tensor = None
-
-
-def check_choice(key, value, choices):
-    if value not in choices:
-        raise ValueError(f"config key {key!r} is {value!r}; expected one of {list(choices)}")
-
-
-def config_number(key, value):
-    """``value`` as a finite float, or a ValueError that names the config key."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"config key {key!r} is {value!r}; expected a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise ValueError(f"config key {key!r} is {value!r}; expected a finite number")
-    return number
-
-
-def config_bool(key, value):
-    """``value`` if it is a boolean, or a ValueError that names the config key ("False" is truthy)."""
-    if not isinstance(value, bool):
-        raise ValueError(f"config key {key!r} is {value!r}; expected True or False")
-    return value
 
 
 def check_float32_gamma(given, gamma, max_positions):
@@ -136,21 +111,13 @@ class ProfileDistillation(nn.Module):
                  direction="profile_to_hidden", projection="learned", temperature=0.1, profile_stats=None,
                  max_positions=50):
         super().__init__()
-        check_choice("kd_aggregation", aggregation, AGGREGATIONS)
-        check_choice("kd_loss", loss, LOSSES)
-        check_choice("kd_direction", direction, DIRECTIONS)
-        check_choice("kd_projection", projection, PROJECTIONS)
-        self.aggregation = aggregation
-        self.gamma = config_number("kd_gamma", gamma)
-        if self.gamma < 0:  # exp(γ·(t − last)) would grow without bound toward the oldest positions
-            raise ValueError(f"config key 'kd_gamma' is {gamma!r}; expected a number >= 0")
+        self.aggregation = check("kd_aggregation", aggregation)
+        self.loss = check("kd_loss", loss)
+        self.direction = check("kd_direction", direction)
+        self.projection = check("kd_projection", projection)
+        self.gamma = check("kd_gamma", gamma)
         check_float32_gamma(gamma, self.gamma, max_positions)
-        self.loss = loss
-        self.direction = direction
-        self.projection = projection
-        self.temperature = config_number("kd_temperature", temperature)
-        if not self.temperature > 0:
-            raise ValueError(f"config key 'kd_temperature' is {temperature!r}; expected a positive number")
+        self.temperature = check("kd_temperature", temperature)
         check_float32_temperature(temperature, self.temperature)
         if direction == "profile_to_hidden":
             self.profile_proj = nn.Linear(profile_dim, hidden_size, bias=projection == "learned")  # T

@@ -12,8 +12,8 @@ summarises the whole training history, and a prefix is that history seen earlier
 
 from contextlib import contextmanager
 
-from recbole_llmkd.model.distillation import (KDLoss, ProfileDistillation, combine_losses, config_bool,
-                                              config_number, profile_statistics)
+from recbole_llmkd.kd_settings import KDSettings
+from recbole_llmkd.model.distillation import KDLoss, ProfileDistillation, combine_losses, profile_statistics
 
 KD_PARAM_PREFIX = "kd_head."
 
@@ -22,24 +22,20 @@ class DistillationMixin:
     """Mix in before a RecBole transformer model: ``class SASRecKD(DistillationMixin, SASRec)``."""
 
     def _init_distillation(self, config, dataset):
-        self.kd_alpha = config_number("kd_alpha", config["kd_alpha"])
-        if not 0.0 <= self.kd_alpha <= 1.0:
-            raise ValueError(f"config key 'kd_alpha' is {self.kd_alpha}; expected a number in [0, 1]")
-        self.kd_dynamic_scale = config_bool("kd_dynamic_scale", config["kd_dynamic_scale"])
-        beta_max = config["kd_beta_max"]
-        if beta_max is not None and not config_number("kd_beta_max", beta_max) > 0:
-            raise ValueError(f"config key 'kd_beta_max' is {beta_max}; expected a positive number or ~ (no cap)")
-        self.kd_beta_max = None if beta_max is None else float(beta_max)
-        if isinstance(config["kd_layer"], bool) or not isinstance(config["kd_layer"], int):
-            raise ValueError(f"config key 'kd_layer' is {config['kd_layer']!r}; expected a whole number (-1 = last block)")
-        self.kd_layer = config["kd_layer"]
+        """The distillation head, from :class:`~recbole_llmkd.kd_settings.KDSettings` read once from
+        ``config`` (kept as ``kd_settings``: the trainer reads its keys there)."""
+        settings = self.kd_settings = KDSettings.from_config(config)
+        self.kd_alpha = settings.kd_alpha
+        self.kd_dynamic_scale = settings.kd_dynamic_scale
+        self.kd_beta_max = settings.kd_beta_max
+        self.kd_layer = settings.kd_layer
         n_blocks = len(self.trm_encoder.layer)
         if not -n_blocks <= self.kd_layer < n_blocks:
             raise ValueError(
                 f"config key 'kd_layer' is {self.kd_layer}; the encoder has {n_blocks} blocks, "
                 f"so expected an index in [{-n_blocks}, {n_blocks - 1}] (-1 = last block)"
             )
-        self.kd_profile_field = config["kd_profile_field"]
+        self.kd_profile_field = settings.kd_profile_field
         if self.kd_profile_field not in dataset.field2type:
             raise ValueError(
                 f"{type(self).__name__} needs the user feature {self.kd_profile_field!r} (config key "
@@ -47,17 +43,16 @@ class DistillationMixin:
                 f"recbole_llmkd (the KD dataset loads it from the .user file)"
             )
         profile_dim = dataset.field2seqlen[self.kd_profile_field]
-        standardize = config_bool("kd_standardize", config["kd_standardize"])
-        stats = profile_statistics(dataset.user_feat[self.kd_profile_field]) if standardize else None
+        stats = profile_statistics(dataset.user_feat[self.kd_profile_field]) if settings.kd_standardize else None
         self.kd_head = ProfileDistillation(
             profile_dim=profile_dim,
             hidden_size=self.hidden_size,
-            aggregation=config["kd_aggregation"],
-            gamma=config["kd_gamma"],
-            loss=config["kd_loss"],
-            direction=config["kd_direction"],
-            projection=config["kd_projection"],
-            temperature=config["kd_temperature"],
+            aggregation=settings.kd_aggregation,
+            gamma=settings.kd_gamma,
+            loss=settings.kd_loss,
+            direction=settings.kd_direction,
+            projection=settings.kd_projection,
+            temperature=settings.kd_temperature,
             profile_stats=stats,
             max_positions=self.max_seq_length,
         )

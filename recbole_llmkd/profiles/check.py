@@ -29,7 +29,7 @@ users (one permutation), since blending any neighbours in smooths toward popular
 source complements the interactions when its change is above 0 and above the shuffled one's.
 
 Training interactions and validation targets follow RecBole's leave-one-out order
-(:mod:`recbole_llmkd.profiles.split`); only leave-one-out datasets are supported.
+(:mod:`recbole_llmkd.formats.split`); only leave-one-out datasets are supported.
 """
 
 import time
@@ -37,8 +37,8 @@ import time
 import numpy as np
 
 from recbole_llmkd.profiles.history import load_tables
-from recbole_llmkd.profiles.profile_file import read_profile_file
-from recbole_llmkd.profiles.split import heldout_interactions, training_interactions
+from recbole_llmkd.formats.profile_file import read_profile_file
+from recbole_llmkd.formats.split import heldout_interactions, training_interactions
 
 TOPK = 10
 

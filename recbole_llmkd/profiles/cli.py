@@ -11,7 +11,7 @@ import json
 import logging
 import typing
 
-from recbole_llmkd.profiles.config import ProfileConfig, load_config
+from recbole_llmkd.profiles.config import DERIVED_SOURCES, ProfileConfig, load_config
 from recbole_llmkd.user_errors import DEBUG_FLAG, DEBUG_HELP, RunFailed
 
 STEPS = ("generate", "embed", "item_mean", "llm_states", "llm_item_mean", "reduce", "write", "all", "check")
@@ -52,7 +52,8 @@ def build_parser():
                                      description="LLM user profiles -> embeddings -> UMAP/PCA -> .user file")
     parser.add_argument("step", choices=STEPS, help="the step to run: generate, embed (LLM source), item_mean, "
                         "llm_states or llm_item_mean; reduce; write; all of them in order (the source's "
-                        "first steps, then reduce and write); or check a .user file for signal")
+                        "first steps, then reduce and write; random and shuffled: the file from "
+                        "--reference-file); or check a .user file for signal")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     check = parser.add_argument_group("check (does the .user file carry signal about held-out items?)")
@@ -83,7 +84,7 @@ def config_from_args(args):
 def run_step(step, config, progress=True, cached_only=False):
     """Run one step (or all four) and return ``{step: summary}``; each summary is also saved.
     ``cached_only``: ``generate`` takes every profile from the caches or stops (no LLM run)."""
-    from recbole_llmkd.files import write_text_atomic
+    from recbole_llmkd.formats.files import write_text_atomic
     from recbole_llmkd.profiles.embed import run_embed
     from recbole_llmkd.profiles.generate import format_summary, run_generate
     from recbole_llmkd.profiles.item_mean import run_item_mean
@@ -93,6 +94,8 @@ def run_step(step, config, progress=True, cached_only=False):
 
     from recbole_llmkd.profiles.metadata import metadata_settings, write_metadata_texts
 
+    if config.source in DERIVED_SOURCES:
+        return {config.source: write_control(step, config)}
     first = {"llm": ("generate", "embed"), "item_mean": ("item_mean",), "metadata": ("metadata", "embed"),
              "llm_states": ("llm_states",), "llm_item_mean": ("llm_item_mean",)}[config.source]
     steps = first + ("reduce", "write") if step == "all" else (step,)
@@ -113,6 +116,19 @@ def run_step(step, config, progress=True, cached_only=False):
         summaries[name] = summary
         print(f"[{name}] " + json.dumps({k: v for k, v in summary.items() if k not in ("backend", "failures")}))
     return summaries
+
+
+def write_control(step, config):
+    """The ``random`` / ``shuffled`` file, written in one step from ``reference_file``."""
+    from recbole_llmkd.profiles.controls import write_random_profiles, write_shuffled_profiles
+
+    if step != "all":
+        raise RunFailed(f"source {config.source!r} is written in one step from --reference-file: run `all`, not {step!r}")
+    if not config.reference_file:
+        what = "users and dims it copies" if config.source == "random" else "vectors it permutes"
+        raise ValueError(f"profile source {config.source!r} needs reference_file: the .user file whose {what}")
+    write = write_random_profiles if config.source == "random" else write_shuffled_profiles
+    return write(config.reference_file, config.user_path)
 
 
 def check_generation(summary):

@@ -26,15 +26,24 @@ def option(default, help):
     return field(default=default, metadata={"help": help})
 
 
+# The profile sources, one spelling each: the teacher's designs and its controls
+# (recbole_llmkd.profiles.sources builds a .user file from any of them).
+SOURCES = ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean", "random", "shuffled")
+# the sources written from another .user file rather than from the dataset
+DERIVED_SOURCES = ("random", "shuffled")
+# the sources the profile pipeline builds from the dataset (``source:`` of its config, ``--source``)
+BUILT_SOURCES = tuple(source for source in SOURCES if source not in DERIVED_SOURCES)
+
+
 @dataclass
 class ProfileConfig:
-    # -- data and split (the no-leakage rule: recbole_llmkd.profiles.split)
+    # -- data and split (the no-leakage rule: recbole_llmkd.formats.split)
     dataset: str = option("ml-100k", "dataset name: the folder <data_path>/<dataset>/ of RecBole atomic files")
     data_path: Optional[str] = option(None, "folder holding <dataset>/ (RecBole's data_path); ml-100k: "
                                             "RecBole's bundled copy")
     output_dir: Optional[str] = option(None, "where the steps write; default output/profiles/<dataset>")
     # The four fields and normalized_time default to what RecBole reads for this dataset
-    # (recbole_llmkd.settings.dataset_settings: RecBole's and the plugin's dataset YAMLs, then the
+    # (recbole_llmkd.integration.config_files.dataset_settings: RecBole's and the plugin's dataset YAMLs, then the
     # <dataset>.yaml beside the files), so the pipeline and training agree without restating them.
     user_field: Optional[str] = option(None, "user id field of the .inter file; null: RecBole's USER_ID_FIELD")
     item_field: Optional[str] = option(None, "item id field of the .inter and .item files; null: RecBole's "
@@ -54,7 +63,11 @@ class ProfileConfig:
                                 "training items; no LLM) | metadata (the user's top categories and their shares as "
                                 "a sentence, embedded like a profile; no LLM) | llm_states (the LLM's hidden "
                                 "states over the history prompt, no decoding) | llm_item_mean (the LLM's hidden "
-                                "states over each training item's text, averaged per user)")
+                                "states over each training item's text, averaged per user) | random (a fixed "
+                                "N(0, 1) vector per user of reference_file, its dims) | shuffled (reference_file's "
+                                "vectors permuted across its users); random and shuffled: step all only")
+    reference_file: Optional[str] = option(None, "random / shuffled: the .user file whose users and dims (random) "
+                                                 "or vectors (shuffled) they take")
     state_layer: int = option(-1, "llm_states / llm_item_mean: the layer read (-1 = the last block, 0 = the token "
                                   "embeddings)")
     state_pooling: str = option("mean", "llm_states / llm_item_mean: mean over the text's tokens, or last (the "
@@ -173,7 +186,7 @@ class ProfileConfig:
         choices = {"domain": ("movies", "products"), "style": ("short", "long"),
                    "long_history": ("agg_after", "agg_with"), "backend": ("transformers", "llama_cpp", "openai"),
                    "reducer": ("umap", "pca", "none"),
-                   "source": ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean"),
+                   "source": SOURCES,
                    "state_pooling": ("mean", "last"),
                    "prefill": ("per_prompt", "batched"),
                    "dtype": ("auto", "float32", "bfloat16", "float16", "int8")}
@@ -193,8 +206,8 @@ class ProfileConfig:
         """Fill the ``~`` settings that depend on the dataset (field names and time scaling as RecBole
         reads them, item fields from the .item header), so that a dataset written by
         ``dataset_converters`` needs no extra configuration."""
-        from recbole_llmkd.files import dataset_files
-        from recbole_llmkd.settings import dataset_settings, normalizes_field
+        from recbole_llmkd.formats.files import dataset_files
+        from recbole_llmkd.integration.config_files import dataset_settings, normalizes_field
 
         _, item_path = dataset_files(self.dataset, self.data_path)
         recbole_settings = dataset_settings(self.dataset, os.path.dirname(item_path))
@@ -215,7 +228,7 @@ class ProfileConfig:
 
 def read_header_types(path):
     """``{field: type}`` from the header line of a RecBole atomic file."""
-    from recbole_llmkd.files import header_types
+    from recbole_llmkd.formats.files import header_types
 
     with open(path, encoding="utf-8") as f:
         return header_types(path, f.readline().rstrip("\r\n"))
@@ -256,7 +269,7 @@ def read_yaml(path):
 
 def dataset_defaults_file(dataset):
     """The shipped pipeline defaults for ``dataset`` (``properties/profiles/<dataset>.yaml``), or None."""
-    from recbole_llmkd.settings import properties_dir
+    from recbole_llmkd.integration.config_files import properties_dir
 
     path = os.path.join(properties_dir(), "profiles", f"{dataset}.yaml")
     return path if os.path.exists(path) else None

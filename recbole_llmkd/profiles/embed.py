@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from recbole_llmkd.files import atomic_open
+from recbole_llmkd.formats.files import atomic_open
 from recbole_llmkd.profiles.cache import JsonlCache, read_records
 from recbole_llmkd.profiles.history import user_sort_key
 from recbole_llmkd.profiles.prompts import stable_hash

@@ -14,8 +14,8 @@ import time
 
 from tqdm import tqdm
 
-from recbole_llmkd.profiles.aggregation import profile_calls
-from recbole_llmkd.files import write_text_atomic
+from recbole_llmkd.profiles.long_history import profile_calls
+from recbole_llmkd.formats.files import write_text_atomic
 from recbole_llmkd.profiles.backends import make_backend, resolve_dtype
 from recbole_llmkd.profiles.cache import JsonlCache
 from recbole_llmkd.profiles.chunking import HistoryTooLong

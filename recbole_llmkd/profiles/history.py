@@ -2,7 +2,7 @@
 
 A line joins the configured ``.item`` text fields (each truncated to its character limit) and, when
 the ``.inter`` file has one, the rating: ``Toy Story | 1995 | Animation, Children's, Comedy | rated 5/5``.
-Only the interactions RecBole trains on are used (:func:`~recbole_llmkd.profiles.split.training_interactions`).
+Only the interactions RecBole trains on are used (:func:`~recbole_llmkd.formats.split.training_interactions`).
 """
 
 import os
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recbole_llmkd.files import dataset_files, read_atomic
-from recbole_llmkd.profiles.split import temporal_cut, training_interactions
+from recbole_llmkd.formats.files import dataset_files, read_atomic
+from recbole_llmkd.formats.split import temporal_cut, training_interactions
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 
 from recbole_llmkd.profiles.embed import embeddings_path, load_encoder, encoder_name, save_matrix
 from recbole_llmkd.profiles.history import item_texts, load_tables, training_cut, user_sort_key
-from recbole_llmkd.profiles.split import training_interactions
+from recbole_llmkd.formats.split import training_interactions
 
 
 def user_item_lists(inter, config):

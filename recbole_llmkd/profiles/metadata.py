@@ -16,8 +16,8 @@ import os
 
 import pandas as pd
 
-from recbole_llmkd.files import dataset_files, read_atomic, write_profile_file
-from recbole_llmkd.profiles.split import training_interactions
+from recbole_llmkd.formats.files import dataset_files, read_atomic, write_profile_file
+from recbole_llmkd.formats.split import training_interactions
 
 
 def category_shares(inter, item, category_field, user_field="user_id", item_field="item_id",
@@ -67,7 +67,7 @@ def write_metadata_texts(config, category_field="class", noun="genres"):
     """The metadata control's texts, one per user, written where the ``embed`` step reads profiles
     (``profiles.jsonl`` in ``config.out``), from the training interactions of ``config``'s split
     (leave-one-out, or its temporal cut). Returns the number of users."""
-    from recbole_llmkd.files import atomic_open
+    from recbole_llmkd.formats.files import atomic_open
     from recbole_llmkd.profiles.generate import selection_path
     from recbole_llmkd.profiles.history import load_tables, training_cut
 

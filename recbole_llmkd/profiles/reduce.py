@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from recbole_llmkd.files import atomic_open
+from recbole_llmkd.formats.files import atomic_open
 from recbole_llmkd.profiles.embed import embeddings_path, load_matrix, save_matrix
 
 

@@ -19,13 +19,9 @@ Sources (the benchmark's teacher and its controls):
 """
 
 import dataclasses
-import os
 
-import numpy as np
-
-SOURCES = ("llm", "item_mean", "metadata", "llm_states", "llm_item_mean", "random", "shuffled")
-# the sources written from another .user file rather than from the dataset
-DERIVED_SOURCES = ("random", "shuffled")
+from recbole_llmkd.profiles.config import BUILT_SOURCES, DERIVED_SOURCES, SOURCES  # noqa: F401
+from recbole_llmkd.profiles.controls import derangement, write_random_profiles, write_shuffled_profiles  # noqa: F401
 
 
 def build_profile_file(config, source="llm", allow_generate=True, reference_file=None, progress=True):
@@ -36,64 +32,10 @@ def build_profile_file(config, source="llm", allow_generate=True, reference_file
 
     if source not in SOURCES:
         raise ValueError(f"profile source {source!r}; expected one of {', '.join(SOURCES)}")
-    if source not in DERIVED_SOURCES:
-        if config.source != source:
-            config = dataclasses.replace(config, source=source)
-        return run_step("all", config, progress=progress, cached_only=not allow_generate)
-    if reference_file is None:
+    if source in DERIVED_SOURCES and reference_file is None:
         what = "users and dims it copies" if source == "random" else "vectors it permutes"
         raise ValueError(f"profile source {source!r} needs reference_file: the .user file whose {what}")
-    write = write_random_profiles if source == "random" else write_shuffled_profiles
-    return {source: write(reference_file, config.user_path)}
-
-
-def write_random_profiles(reference_file, user_file, seed=0):
-    """N(0, 1) vectors (``seed``), one per user of ``reference_file``, with its number of dims."""
-    from recbole_llmkd.files import read_atomic, write_profile_file
-
-    reference, _ = read_atomic(reference_file)
-    users = reference["user_id"].astype(str).tolist()
-    dims = len(str(reference["profile_emb"].iloc[0]).split())
-    vectors = np.random.default_rng(seed).standard_normal((len(users), dims))
-    os.makedirs(os.path.dirname(os.path.abspath(user_file)), exist_ok=True)
-    write_profile_file(user_file, users, vectors)
-    return {"users": len(users), "dims": dims, "seed": seed, "reference": reference_file, "user_file": user_file}
-
-
-def write_shuffled_profiles(reference_file, user_file, seed=0):
-    """The profile vectors of ``reference_file`` permuted across its users with a seeded random
-    derangement (no user keeps their own vector); each vector's text is copied unchanged, so the
-    file holds exactly the reference's vectors."""
-    from recbole_llmkd.files import read_atomic, write_text_atomic
-
-    reference, types = read_atomic(reference_file)
-    user_field, profile_field = _profile_columns(reference_file, types)
-    users = reference[user_field].astype(str).tolist()
-    vectors = reference[profile_field].astype(str).tolist()
-    if len(users) < 2:
-        raise ValueError(f"{reference_file}: {len(users)} user(s); shuffling needs at least 2")
-    order = derangement(len(users), seed)
-    os.makedirs(os.path.dirname(os.path.abspath(user_file)), exist_ok=True)
-    lines = [f"{user_field}:token\t{profile_field}:float_seq"]
-    lines += [f"{user}\t{vectors[j]}" for user, j in zip(users, order)]
-    write_text_atomic(user_file, "\n".join(lines) + "\n")
-    return {"users": len(users), "seed": seed, "reference": reference_file, "user_file": user_file}
-
-
-def derangement(n, seed=0):
-    """A seeded permutation of ``range(n)`` (n >= 2) with no fixed point: a random order of the
-    positions, each taking the vector of the next one in that order (a single cycle)."""
-    cycle = np.random.default_rng(seed).permutation(n)
-    order = np.empty(n, dtype=int)
-    order[cycle] = np.roll(cycle, -1)
-    return order
-
-
-def _profile_columns(path, types):
-    """``(user field, profile field)`` of a profile ``.user`` file: its token and float_seq columns."""
-    tokens = [f for f, t in types.items() if t == "token"]
-    sequences = [f for f, t in types.items() if t == "float_seq"]
-    if len(tokens) != 1 or len(sequences) != 1:
-        raise ValueError(f"{path} line 1: expected one token column (the user) and one float_seq column "
-                         f"(the profile), got {types}")
-    return tokens[0], sequences[0]
+    if config.source != source or (source in DERIVED_SOURCES and config.reference_file != reference_file):
+        config = dataclasses.replace(config, source=source,
+                                     reference_file=reference_file if source in DERIVED_SOURCES else config.reference_file)
+    return run_step("all", config, progress=progress, cached_only=not allow_generate)

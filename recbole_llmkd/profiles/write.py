@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from recbole_llmkd.files import dataset_files, file_sha256, read_atomic, write_profile_file, write_text_atomic
+from recbole_llmkd.formats.files import dataset_files, file_sha256, read_atomic, write_profile_file, write_text_atomic
 from recbole_llmkd.profiles.embed import load_matrix
 from recbole_llmkd.profiles.reduce import reduced_path
 
@@ -41,7 +41,7 @@ def manifest_path(user_path):
 
 
 def run_write(config):
-    import recbole_llmkd
+    from recbole_llmkd.version import __version__
 
     users, vectors = load_matrix(reduced_path(config), "reduce")
     path = config.user_path
@@ -77,7 +77,7 @@ def run_write(config):
                     "n_neighbors": config.n_neighbors, "min_dist": config.min_dist, "metric": config.metric,
                     "random_state": config.random_state, "reducer_file": config.reducer_file,
                     **({"run": summaries["reduce"]} if "reduce" in summaries else {})},
-        "recbole_llmkd": recbole_llmkd.__version__,
+        "recbole_llmkd": __version__,
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_text_atomic(manifest_path(path), json.dumps(manifest, indent=2) + "\n")

@@ -1,5 +1,6 @@
 """benchmarks/grid.py: the cells, the control profiles and a real (tiny) resumable grid."""
 
+import argparse
 import json
 import os
 import socket
@@ -12,8 +13,8 @@ import pytest
 import yaml
 
 from benchmarks import grid, report
-from recbole_llmkd.files import read_atomic
-from recbole_llmkd.settings import properties_dir
+from recbole_llmkd.formats.files import read_atomic
+from recbole_llmkd.integration.config_files import properties_dir
 
 TINY_BUDGET = """epochs: 2
 stopping_step: 2
@@ -281,7 +282,7 @@ def test_cold_start_dataset_is_written_once_and_names_its_users(tmp_path, monkey
 @pytest.mark.slow
 def test_temporal_metadata_profiles_use_pre_cut_interactions_only(tmp_path):
     from recbole_llmkd.profiles.metadata import category_shares, category_texts
-    from recbole_llmkd.profiles.split import temporal_cut
+    from recbole_llmkd.formats.split import temporal_cut
     from tests.conftest import ML100K_DIR
 
     user_file = grid.build_profile_file(str(tmp_path), "ml-100k-temporal", "metadata", log=lambda *_: None)
@@ -301,7 +302,6 @@ def test_temporal_metadata_profiles_use_pre_cut_interactions_only(tmp_path):
     ("baseline_stock", None, {"fast_path": False}),
     ("kd", "llm", {}),
     ("kd_itemmean", "itemmean", {}),
-    ("kd_beta10", "llm", {"kd_beta_max": 10.0}),
     ("kd_metadata-reg", "metadata", {"kd_direction": "hidden_to_profile", "kd_alpha": 0.1, "kd_loss": "mse"}),
     ("kd-nce", "llm", {"kd_loss": "infonce", "kd_temperature": 0.1, "kd_reset_optimizer": True}),
     ("kd-paper", "llm", {"kd_alpha": 0.4, "kd_dynamic_scale": True, "kd_reset_optimizer": False}),
@@ -334,6 +334,21 @@ def test_derived_profile_sources_are_built_from_their_reference(tmp_path, monkey
     path = grid.build_profile_file(str(tmp_path), "ml-100k", source, log=lambda *_: None)
     assert path == str(tmp_path / "ml-100k" / source / "ml-100k.user")
     assert built == [(reference, None), (source, str(tmp_path / "ml-100k" / reference / "ml-100k.user"))]
+
+
+@pytest.mark.parametrize("variant", ["kd_beta10", "kd_alpha01", "kd_alpha01-nce", "kd_beta10-reg"])
+def test_a_variant_that_changes_nothing_is_refused(variant):
+    """Under the shipped defaults (fixed β, α 0.1) and the recipes without the dynamic β, these
+    overrides train exactly the recipe itself."""
+    with pytest.raises(grid.GridError, match="change nothing"):
+        grid.variant_settings(variant)
+    with pytest.raises(argparse.ArgumentTypeError, match="change nothing"):
+        grid.variant_name(variant)
+
+
+@pytest.mark.parametrize("variant", ["kd_beta10-paper", "kd_alpha01-paper", "kd_schedule", "baseline_stock"])
+def test_a_variant_that_changes_something_is_run(variant):
+    grid.variant_settings(variant)
 
 
 def test_the_nce_recipe_is_the_shipped_defaults():

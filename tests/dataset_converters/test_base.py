@@ -75,7 +75,7 @@ def test_summary_table():
 
 def test_shipped_dataset_properties_match_the_converters():
     from dataset_converters import CONVERTERS, dataset_yaml
-    from recbole_llmkd.settings import properties_dir
+    from recbole_llmkd.integration.config_files import properties_dir
 
     for module in CONVERTERS.values():
         with open(os.path.join(properties_dir(), "dataset", f"{module.NAME}.yaml"), encoding="utf-8") as f:

@@ -60,7 +60,7 @@ def test_time_order_follows_how_recbole_loads_the_dataset(tmp_path, beside, raw_
 
 @pytest.mark.slow
 def test_recbole_splits_the_written_dataset_as_the_converter_did(run_dir):
-    from recbole_llmkd.experiment import prepare_run
+    from recbole_llmkd.integration.quick_start import prepare_run
 
     assert main(["-d", "ml-100k", "--output", "data"]) == 0
     info = json.loads((run_dir / "data" / "ml-100k-coldstart" / "ml-100k-coldstart.cold.json").read_text())

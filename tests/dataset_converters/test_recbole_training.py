@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dataset_converters import convert
-from recbole_llmkd.quick_start import run_recbole_kd
+from recbole_llmkd.integration.quick_start import run_recbole_kd
 
 N_USERS, N_ITEMS, PER_USER = 30, 12, 6
 

@@ -7,7 +7,7 @@ import pytest
 
 from dataset_converters.base import ConversionError
 from dataset_converters.temporal_split import main, ordered_sequences, split_examples, write_split
-from recbole_llmkd.experiment import train_and_test
+from recbole_llmkd.harness.experiment import train_and_test
 
 INTER = pd.DataFrame({
     "user_id": ["a", "b", "a", "c", "a", "a", "b", "c", "a"],

@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import pytest
 
-from recbole_llmkd.profiles.profile_file import FLOAT32_MAX, ProfileFileError, read_profile_file
+from recbole_llmkd.formats.profile_file import FLOAT32_MAX, ProfileFileError, read_profile_file
 
 HEADER = "user_id:token\tprofile_emb:float_seq\n"
 # users 4, 9 and 17 have at most 40 interactions, so they survive the SMALL filter below

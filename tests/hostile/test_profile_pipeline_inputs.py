@@ -13,7 +13,7 @@ from sklearn.decomposition import PCA
 from dataset_converters import convert
 from recbole_llmkd.profiles.cli import main
 from recbole_llmkd.profiles.config import load_config
-from recbole_llmkd.profiles.profile_file import read_profile_file
+from recbole_llmkd.formats.profile_file import read_profile_file
 from recbole_llmkd.profiles.reduce import load_reducer, save_reducer
 from recbole_llmkd.user_errors import RunFailed, run_cli
 from tests.dataset_converters.test_movielens import MOVIES, RATINGS, TAGS

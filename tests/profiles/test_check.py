@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from recbole_llmkd.files import write_profile_file
+from recbole_llmkd.formats.files import write_profile_file
 from recbole_llmkd.profiles.check import (BLEND_WEIGHTS, blended_ndcg, check_profiles, complementarity,
                                           complementarity_verdict, format_check, knn_ndcg, neighbour_lists,
                                           read_profile_vectors, verdict)

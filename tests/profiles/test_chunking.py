@@ -1,6 +1,6 @@
 import pytest
 
-from recbole_llmkd.profiles.aggregation import profile_calls
+from recbole_llmkd.profiles.long_history import profile_calls
 from recbole_llmkd.profiles.chunking import HistoryTooLong, group_for_merge, pack_lines, split_history
 from recbole_llmkd.profiles.prompts import PromptBuilder
 

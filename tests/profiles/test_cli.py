@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from recbole_llmkd.files import read_atomic
+from recbole_llmkd.formats.files import read_atomic
 from recbole_llmkd.profiles.cli import main
 from tests.conftest import build
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from recbole_llmkd.files import read_atomic
+from recbole_llmkd.formats.files import read_atomic
 from recbole_llmkd.profiles.config import load_config
 from recbole_llmkd.profiles.embed import encoder_prefix, load_encoder, load_matrix, run_embed
 from recbole_llmkd.profiles.reduce import load_reducer, reducer_path, run_reduce

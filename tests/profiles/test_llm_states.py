@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from recbole_llmkd.files import read_atomic
+from recbole_llmkd.formats.files import read_atomic
 from recbole_llmkd.profiles.embed import embeddings_path, load_matrix
 from recbole_llmkd.profiles.llm_states import HiddenStateEncoder, StateReader, load_state_encoder
 from recbole_llmkd.profiles.sources import build_profile_file

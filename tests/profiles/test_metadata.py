@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from recbole_llmkd.files import read_atomic
+from recbole_llmkd.formats.files import read_atomic
 from recbole_llmkd.profiles.metadata import category_shares, category_texts, main
 
 INTER = pd.DataFrame({

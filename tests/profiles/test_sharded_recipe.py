@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from recbole_llmkd.files import read_atomic
+from recbole_llmkd.formats.files import read_atomic
 from recbole_llmkd.profiles.cli import main
 from recbole_llmkd.profiles.sharding import in_shard
 from tests.profiles.conftest import TOY_INTERACTIONS

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from recbole_llmkd.files import read_atomic, write_profile_file
+from recbole_llmkd.formats.files import read_atomic, write_profile_file
+from recbole_llmkd.user_errors import RunFailed
 from recbole_llmkd.profiles.generate import ProfilesNotCached
 from recbole_llmkd.profiles.sources import (build_profile_file, derangement, write_random_profiles,
                                            write_shuffled_profiles)
@@ -75,6 +76,16 @@ def test_random_profiles_are_reproducible(tmp_path):
     assert (tmp_path / "a" / "x.user").read_text() == (tmp_path / "b" / "x.user").read_text()
 
 
+def test_random_profiles_keep_the_configured_field_names(tmp_path):
+    """A dataset whose user field is not user_id, trained with another kd_profile_field."""
+    reference = write_profile_file(tmp_path / "ref.user", ["1", "2"], np.zeros((2, 3)), field="llm_vec",
+                                   user_field="customer")
+    write_random_profiles(str(reference), str(tmp_path / "x.user"))
+    header, *rows = (tmp_path / "x.user").read_text().splitlines()
+    assert header == "customer:token\tllm_vec:float_seq"
+    assert [row.split("\t")[0] for row in rows] == ["1", "2"] and len(rows[0].split("\t")[1].split()) == 3
+
+
 def test_shuffled_source_permutes_the_reference_vectors_across_users(tmp_path, toy_config):
     vectors = np.arange(20, dtype=float).reshape(5, 4) / 7
     reference = write_profile_file(tmp_path / "ref.user", ["a", "b", "c", "d", "e"], vectors)
@@ -124,3 +135,19 @@ def test_the_command_line_metadata_source_writes_the_grid_s_file(toy_config, tmp
             assert a.read() == b.read()
     with open(os.path.join(command.out, "metadata.summary.json"), encoding="utf-8") as f:
         assert json.load(f) == {"users": 3}
+
+
+@pytest.mark.parametrize("source", ["random", "shuffled"])
+def test_the_command_line_writes_the_controls_from_a_reference(tmp_path, source):
+    """``python -m recbole_llmkd.profiles all --source random --reference-file ...``: every source of
+    recbole_llmkd.profiles.sources has the one spelling on the command line too."""
+    from recbole_llmkd.profiles import cli
+
+    reference = write_profile_file(tmp_path / "ref.user", ["1", "2", "3"], np.arange(6, dtype=float).reshape(3, 2))
+    out = tmp_path / "out.user"
+    cli.main(["all", "--source", source, "--reference-file", str(reference), "--user-file", str(out), "--quiet"])
+    header, *rows = out.read_text().splitlines()
+    assert header == "user_id:token\tprofile_emb:float_seq" and len(rows) == 3
+    with pytest.raises(RunFailed, match="run `all`"):
+        cli.main(["write", "--source", source, "--reference-file", str(reference), "--user-file", str(out)])
+

@@ -1,8 +1,8 @@
 """One measured RecBole run: train, test, and record what a benchmark needs to compare runs.
 
-:func:`train_and_test` runs what ``recbole.quick_start.run_recbole`` runs (:func:`prepare_run` and
-:func:`build_model`, the build steps the benchmarks and tests share, then RecBole's trainer's ``fit``
-and ``evaluate``) with the trainer subclass of :mod:`recbole_llmkd.measure`, and also records:
+:func:`train_and_test` builds its run through the one route of every entry point
+(:func:`recbole_llmkd.integration.quick_start.build_run`), with the trainer subclass of :mod:`recbole_llmkd.harness.measure`,
+then runs RecBole's trainer's ``fit`` and ``evaluate``, and also records:
 
 * ``epoch_seconds``: the wall time of every training epoch (``Trainer._train_epoch``), without
   the validation passes;
@@ -31,7 +31,6 @@ console while its log file still receives it.
 """
 
 import hashlib
-import logging
 import os
 import platform
 import resource
@@ -42,15 +41,11 @@ from logging import getLogger
 
 import numpy as np
 import torch
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_logger, init_seed
 
-from recbole_llmkd.config import KDConfig, get_model, get_trainer
-from recbole_llmkd.fast_path import apply_fast_path, fast_path_enabled
-from recbole_llmkd.files import file_sha256
-from recbole_llmkd.measure import measured_trainer
-from recbole_llmkd.quick_start import with_ce_defaults
-from recbole_llmkd.registry import register
+from recbole_llmkd.formats.files import file_sha256
+from recbole_llmkd.harness.measure import measured_trainer
+# prepare_run and build_model: the halves of build_run, importable from here as the guides show
+from recbole_llmkd.integration.quick_start import build_model, build_run, prepare_run, quiet_console_handlers  # noqa: F401
 
 
 def _hash_arrays(*arrays):
@@ -164,13 +159,6 @@ def environment():
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def quiet_console_handlers():
-    """Raise the root logger's console handlers (RecBole's ``init_logger`` adds one) to WARNING."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-            handler.setLevel(logging.WARNING)
-
-
 def epoch_summary(model, epoch, seconds, score, best_score, best_epoch, metric, kd_entry=None):
     """One console line per evaluated epoch."""
     line = (f"{model} epoch {epoch}: {seconds:.0f} s, valid {metric} {score:.4f} "
@@ -182,49 +170,16 @@ def epoch_summary(model, epoch, seconds, score, best_score, best_epoch, metric, 
     return line
 
 
-def prepare_run(model, dataset, config_dict=None, config_file_list=None, log=False, quiet_console=False):
-    """:class:`~recbole_llmkd.config.KDConfig` (RecBole's ``Config`` with the plugin's YAMLs; with :func:`~recbole_llmkd.quick_start.with_ce_defaults`), seeded, then the
-    dataset and its train/valid/test loaders, as ``recbole.quick_start.run_recbole`` builds them; the
-    one place the package, the benchmarks and the tests build a run. ``log``: RecBole's logger is
-    set up and receives the config and the dataset (``quiet_console`` keeps INFO off the console)."""
-    register()
-    config = KDConfig(model=model, dataset=dataset, config_file_list=config_file_list,
-                    config_dict=with_ce_defaults(model, dataset, config_file_list, config_dict))
-    init_seed(config["seed"], config["reproducibility"])
-    if log:
-        init_logger(config)
-        if quiet_console:
-            quiet_console_handlers()
-        getLogger().info(config)
-    data = create_dataset(config)
-    if log:
-        getLogger().info(data)
-    train_data, valid_data, test_data = data_preparation(config, data)
-    return config, data, train_data, valid_data, test_data
-
-
-def build_model(config, train_data, fast_path=None):
-    """The model ``config`` names, seeded as RecBole seeds it, on ``config["device"]``; with the fast
-    path when ``fast_path`` (default: the config's ``fast_path`` key). Returns (model, what the fast
-    path replaced)."""
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    if fast_path is None:
-        fast_path = fast_path_enabled(config)
-    return net, (apply_fast_path(net) if fast_path else {})
-
-
 def train_and_test(model, dataset, config_dict=None, config_file_list=None, saved=True, show_progress=None,
                    epoch_line=None, quiet_console=False):
     """Train ``model`` on ``dataset`` with RecBole and test its best checkpoint; returns a dict
     (JSON-ready) with ``test_result``, ``best_valid_result``, timings, per-user test metrics, the
     split fingerprint and the effective config of the keys that matter for comparing runs."""
     progress = {} if show_progress is None else {"show_progress": bool(show_progress)}
-    config, data, train_data, valid_data, test_data = prepare_run(
-        model, dataset, {**(config_dict or {}), **progress}, config_file_list, log=True, quiet_console=quiet_console)
-    run_provenance = provenance(data)  # before training: the file the dataset just loaded
-    net, fast_path_parts = build_model(config, train_data)
-    trainer = measured_trainer(get_trainer(config["MODEL_TYPE"], config["model"]))(config, net)
+    run = build_run(model, dataset, config_file_list, {**(config_dict or {}), **progress}, log=True,
+                    quiet_console=quiet_console, trainer_class=measured_trainer)
+    config, train_data, valid_data, test_data, trainer = run.config, run.train_data, run.valid_data, run.test_data, run.trainer
+    run_provenance = provenance(run.dataset)  # the file the dataset loaded
     logger = getLogger()
     if config["device"].type == "cuda":
         torch.cuda.reset_peak_memory_stats(config["device"])
@@ -283,7 +238,7 @@ def train_and_test(model, dataset, config_dict=None, config_file_list=None, save
         "inference_seconds": round(inference_seconds, 4),
         "peak_memory_mb": round(peak_memory_mb(config["device"]), 1),
         "kd_history": getattr(trainer, "kd_history", None),
-        "fast_path_parts": fast_path_parts,
+        "fast_path_parts": run.fast_path_parts,
         **run_provenance,
         "environment": environment(),
         "device": str(config["device"]),

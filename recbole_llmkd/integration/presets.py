@@ -3,7 +3,7 @@
 A preset is an ordinary RecBole YAML file placed first in ``config_file_list``, so everything the
 user sets (their own files, the config dict, ``--key=value`` flags) still overrides it::
 
-    from recbole_llmkd.presets import preset_file
+    from recbole_llmkd.integration.presets import preset_file
     run_recbole_kd("SASRecKD", "ml-100k", config_file_list=[preset_file("paper")], config_dict={...})
 
 ``paper``: the authors' optimisation (AdamW, weight decay 0.01, gradient clipping at 0.5, for the
@@ -12,7 +12,7 @@ baseline and the KD model alike) and the paper's distillation formulation.
 
 import os
 
-from recbole_llmkd.settings import properties_dir
+from recbole_llmkd.integration.config_files import properties_dir
 
 
 def presets_dir():

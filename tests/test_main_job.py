@@ -8,20 +8,20 @@ import os
 import pytest
 
 import run_recbole_kd
-from recbole_llmkd.pipeline import PipelineError, TABLE_COLUMNS, check_same_split, model_pair
+from recbole_llmkd.harness.main_job import MainJobError, TABLE_COLUMNS, check_same_split, model_pair
 
 
 def test_model_pairs():
     assert model_pair("SASRec") == model_pair("SASRecKD") == ("SASRec", "SASRecKD")
     assert model_pair("BERT4RecKD") == ("BERT4Rec", "BERT4RecKD")
-    with pytest.raises(PipelineError, match="GRU4Rec"):
+    with pytest.raises(MainJobError, match="GRU4Rec"):
         model_pair("GRU4Rec")
 
 
 def test_different_splits_are_refused():
     runs = [{"model": "SASRec", "split": {"train": "a", "test": "b"}},
             {"model": "SASRecKD", "split": {"train": "a", "test": "c"}}]
-    with pytest.raises(PipelineError, match="same split"):
+    with pytest.raises(MainJobError, match="same split"):
         check_same_split(runs)
 
 
@@ -68,7 +68,7 @@ def test_main_job_on_a_reduced_config(run_dir):
 
 
 def test_profile_stage_reads_the_files_recbole_reads(run_dir):
-    from recbole_llmkd.pipeline import recbole_data_path
+    from recbole_llmkd.harness.main_job import recbole_data_path
 
     bundled = recbole_data_path("SASRec", "ml-100k", config_dict={"checkpoint_dir": "saved"})
     assert os.path.isfile(os.path.join(bundled, "ml-100k", "ml-100k.inter"))  # RecBole's own copy
@@ -91,7 +91,7 @@ def test_bert4rec_pair_with_a_given_profile_file(run_dir, profile_file):
 
 def test_comparison_line_states_the_change_and_the_single_seed():
     rows = [{"model": "SASRec", "ndcg@10": 0.05, "best_epoch": 8}, {"model": "SASRecKD", "ndcg@10": 0.052, "best_epoch": 11}]
-    from recbole_llmkd.pipeline import comparison_line
+    from recbole_llmkd.harness.main_job import comparison_line
 
     assert comparison_line(rows).startswith("SASRecKD vs SASRec: test NDCG@10 0.0520 vs 0.0500 (+4.0%), one seed, "
                                             "best epochs 11 and 8.")

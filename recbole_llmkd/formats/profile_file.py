@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recbole_llmkd.files import header_types
+from recbole_llmkd.formats.files import header_types
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BOM = b"\xef\xbb\xbf"

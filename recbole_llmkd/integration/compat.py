@@ -2,7 +2,8 @@
 
 RecBole 1.2.1 is frozen; each shim below names what breaks without it and is covered by
 ``tests/test_compat.py`` (one test shows the failure without the shim, one that the shim fixes it).
-:func:`apply` runs in :func:`recbole_llmkd.register` (importing the package alone applies nothing); idempotent.
+:func:`apply` runs in :func:`recbole_llmkd.register` and when a ``KDConfig`` is built (importing a module
+applies nothing); idempotent.
 
 pandas 3 is not shimmed but pinned (``pandas<3`` in setup.cfg): see the comment there.
 """
@@ -100,11 +101,11 @@ def _config_setstate(self, state):
     # RecBole's numpy aliases (np.float, ...), which its Dataset uses, are set by Config.__init__
     # only: a process that loads a checkpoint without ever building a Config needs them too
     self.compatibility_settings()
-    from recbole_llmkd.distributed import as_single_process
+    from recbole_llmkd.integration.distributed import as_single_process
 
     as_single_process(self)
     if self.__dict__.get("model_class") is None and isinstance(self.model, str):
-        from recbole_llmkd.config import get_model  # KD models too, without registration
+        from recbole_llmkd.integration.models import get_model  # KD models too, without registration
 
         try:
             self.model_class = get_model(self.model)

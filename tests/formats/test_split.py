@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recbole_llmkd.files import read_atomic
-from recbole_llmkd.profiles.split import (
+from recbole_llmkd.formats.files import read_atomic
+from recbole_llmkd.formats.split import (
     leave_one_out_roles, recbole_time_key, temporal_cut, time_is_normalized, training_interactions,
 )
 from tests.conftest import ML100K_DIR

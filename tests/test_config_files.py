@@ -4,10 +4,11 @@ import os
 
 import pytest
 
-from recbole_llmkd.settings import (
+from recbole_llmkd.integration.config_files import (
     dataset_config_file, dataset_settings, normalizes_field, plugin_config_files, properties_dir,
     read_yaml_mapping, recbole_properties_dir,
 )
+from tests.conftest import converted_dataset_folder
 
 
 def short(paths):
@@ -80,10 +81,7 @@ def test_the_profile_settings_load_without_torch():
 @pytest.fixture
 def data_path(tmp_path):
     """A data_path with ``shop/shop.yaml`` beside its atomic files, as ``dataset_converters`` writes it."""
-    folder = tmp_path / "data" / "shop"
-    folder.mkdir(parents=True)
-    (folder / "shop.yaml").write_text("USER_ID_FIELD: customer\nload_col:\n    inter: [customer, item_id, timestamp]\n")
-    return str(tmp_path / "data")
+    return converted_dataset_folder(tmp_path, "USER_ID_FIELD: customer\nload_col:\n    inter: [customer, item_id, timestamp]\n")
 
 
 @pytest.mark.parametrize("model, expected", [

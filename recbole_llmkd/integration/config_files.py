@@ -1,6 +1,6 @@
 """Which YAML files hold RecBole's and the plugin's settings, and in which order they apply.
 
-The one place that knows it: :class:`recbole_llmkd.config.KDConfig` layers :func:`plugin_config_files`
+The one place that knows it: :class:`recbole_llmkd.integration.config.KDConfig` layers :func:`plugin_config_files`
 after RecBole's own files, and the offline side (profile pipeline, converters' derived protocols)
 reads a dataset's field names and time scaling through :func:`dataset_settings` from the same
 files. Only YAML is read here: neither torch nor RecBole's ``Config`` is imported, so the profile
@@ -13,8 +13,7 @@ import os
 
 import yaml
 
-# name -> the RecBole model whose YAML defaults it keeps
-KD_MODELS = {"SASRecKD": "SASRec", "BERT4RecKD": "BERT4Rec"}
+from recbole_llmkd.kd_settings import KD_MODELS, render_overall_yaml
 
 
 def properties_dir():
@@ -113,3 +112,11 @@ def normalizes_field(settings, field):
     else ``normalize_all``), as ``Dataset._normalize`` decides."""
     fields = settings.get("normalize_field") or []
     return bool(field in fields if fields else settings.get("normalize_all"))
+
+
+def write_overall_yaml():
+    """Rewrite ``properties/overall.yaml`` from :data:`recbole_llmkd.kd_settings.KEYS` (after editing a key there)."""
+    path = os.path.join(properties_dir(), "overall.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render_overall_yaml())
+    return path

@@ -88,13 +88,6 @@ _ENSURE_DIR_MODULES = ("recbole.utils.utils", "recbole.utils", "recbole.utils.lo
                        "recbole.data.utils", "recbole.data.dataset.dataset")
 
 
-def all_ranks_sum(tensor, config):
-    """``tensor`` summed over the ranks of a distributed run, in place; unchanged in a single process."""
-    if not config["single_spec"] and dist.is_initialized():
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
-
-
 def as_single_process(config):
     """A config unpickled from a distributed run's checkpoint, in a process outside any process group
     (``load_data_and_model`` in a notebook): made a single-process config, so that the data loaders

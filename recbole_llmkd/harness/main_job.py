@@ -9,7 +9,7 @@ the same config, seed and split, and the report. The two runs get the same RecBo
 from ``kd_profile_file``, and the report refuses to compare runs whose split fingerprints differ.
 
 Written to the output folder: ``profiles/`` (the profile pipeline's files and the ``.user`` file),
-``runs/<model>.json`` (everything :func:`recbole_llmkd.experiment.train_and_test` records),
+``runs/<model>.json`` (everything :func:`recbole_llmkd.harness.experiment.train_and_test` records),
 ``results.json``, ``results.md``, ``results.csv`` and ``results.png``.
 """
 
@@ -20,12 +20,13 @@ import time
 
 from tqdm import tqdm
 
-from recbole_llmkd.experiment import train_and_test
-from recbole_llmkd.files import atomic_open, write_text_atomic
+from recbole_llmkd.harness.experiment import train_and_test
+from recbole_llmkd.formats.files import atomic_open, write_text_atomic
+from recbole_llmkd.kd_settings import KD_MODELS
 from recbole_llmkd.user_errors import RunFailed
 
-_PAIRS = [("SASRec", "SASRecKD"), ("BERT4Rec", "BERT4RecKD")]
-MODEL_PAIRS = {name: pair for pair in _PAIRS for name in pair}  # -m may name either model of a pair
+# -m may name either model of a pair: the RecBole model and its KD model
+MODEL_PAIRS = {name: (parent, kd) for kd, parent in KD_MODELS.items() for name in (parent, kd)}
 
 # The benchmark's converged CPU budget (benchmarks/budgets/converged.yaml): both models train until
 # validation NDCG@10 stalls for 5 epochs (at most 50), so neither is compared half-trained. SASRec on
@@ -38,7 +39,7 @@ TABLE_COLUMNS = ("model", "recall@10", "ndcg@10", "recall@20", "ndcg@20", "train
                  "epochs", "best_epoch")
 
 
-class PipelineError(RunFailed):
+class MainJobError(RunFailed):
     """The main job cannot go on (a model without a KD pair, runs on different splits, no matplotlib):
     its command line ends with this one line instead of a traceback."""
 
@@ -47,7 +48,7 @@ def model_pair(model):
     try:
         return MODEL_PAIRS[model]
     except KeyError:
-        raise PipelineError(
+        raise MainJobError(
             f"--pipeline compares a RecBole model with its KD model: -m must be one of {sorted(MODEL_PAIRS)}, "
             f"got {model!r}") from None
 
@@ -68,10 +69,9 @@ def build_profiles(dataset, out_dir, profile_config_files=(), regenerate=False, 
 def recbole_data_path(model, dataset, config_file_list=None, config_dict=None):
     """The folder holding ``<dataset>/`` as RecBole resolves it (config files, dict and ``--data_path=``
     flags), for the profile pipeline to read the same files."""
-    from recbole_llmkd.config import KDConfig
-    from recbole_llmkd.quick_start import with_ce_defaults
+    from recbole_llmkd.integration.quick_start import build_config
 
-    config = KDConfig(model, dataset, config_file_list, with_ce_defaults(model, dataset, config_file_list, config_dict))
+    config = build_config(model, dataset, config_file_list, config_dict)
     return os.path.dirname(os.path.normpath(config["data_path"]))
 
 
@@ -93,7 +93,7 @@ def table_rows(runs):
 def check_same_split(runs):
     splits = {json.dumps(run["split"], sort_keys=True) for run in runs}
     if len(splits) != 1:
-        raise PipelineError("the runs did not train and test on the same split: "
+        raise MainJobError("the runs did not train and test on the same split: "
                             + "; ".join(f"{run['model']}: {run['split']}" for run in runs))
     return runs[0]["split"]
 
@@ -174,7 +174,7 @@ def write_report(out_dir, dataset, runs, profile_summaries, seconds):
     return rows, table
 
 
-def run_pipeline(dataset="ml-100k", model="SASRec", output_dir=None, config_dict=None, config_file_list=None,
+def run_main_job(dataset="ml-100k", model="SASRec", output_dir=None, config_dict=None, config_file_list=None,
                  profile_config_files=(), regenerate=False, profile_file=None, progress=True, max_users=None):
     """Run the main job; returns the table rows. ``profile_file`` skips the profile stages;
     ``max_users`` generates LLM profiles for a seeded sample of that many users only."""
@@ -182,7 +182,7 @@ def run_pipeline(dataset="ml-100k", model="SASRec", output_dir=None, config_dict
     try:
         import matplotlib  # noqa: F401  (checked now rather than after both trainings)
     except ImportError:
-        raise PipelineError("the main job plots its table with matplotlib: pip install 'recbole-llmkd[bench]'") from None
+        raise MainJobError("the main job plots its table with matplotlib: pip install 'recbole-llmkd[bench]'") from None
     out_dir = output_dir or os.path.join("output", dataset, "pipeline")
     os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
     config = {**DEFAULT_BUDGET, "checkpoint_dir": os.path.join(out_dir, "saved"), **(config_dict or {})}
