@@ -27,9 +27,10 @@ NAME = "ml-new"  # a name without properties/dataset/<name>.yaml
 
 
 def write_movielens_release(folder):
-    folder = os.fspath(folder)
     """ml-100k (RecBole's bundled atomic files) as MovieLens's ``ratings.csv`` and ``movies.csv``."""
     import recbole
+
+    folder = os.fspath(folder)
 
     source = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")
     inter = pd.read_csv(os.path.join(source, "ml-100k.inter"), sep="\t")
@@ -78,10 +79,9 @@ def main(argv=None):
     line = json.dumps(result)
     print(line)
     if args.output:
-        tmp_path = args.output + ".tmp"
-        with open(tmp_path, "w", encoding="utf-8") as f:
-            f.write(json.dumps(result, indent=1) + "\n")
-        os.replace(tmp_path, args.output)
+        from recbole_llmkd.formats.files import write_text_atomic
+
+        write_text_atomic(args.output, json.dumps(result, indent=1) + "\n")
     return 0
 
 

@@ -51,11 +51,12 @@ DESIGNS = {
     "items-mid-mean": ("llm_item_mean", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean"},
                        "SmolLM2 hidden states over each training item's text (mean, block 15), averaged per user, UMAP 32"),
 }
-LLM_DESIGNS = ("llm", "states-last", "states-mean", "states-mid-last", "states-mid-mean", "items-mean", "items-mid-mean")
-# results/teacher_rule.md: the users each dataset's candidates are read on (None: all users)
-RULE_USERS = {"ml-100k": None, "beauty": 2000}
 GRID_SOURCES = ("llm", "metadata", "itemmean", "random")  # the designs benchmarks/grid.py builds, by its own names
 STATE_SOURCES = ("llm_states", "llm_item_mean")
+# the designs an LLM makes: its generated profiles and its hidden states
+LLM_DESIGNS = tuple(name for name, (source, _, _) in DESIGNS.items() if source == "llm" or source in STATE_SOURCES)
+# results/teacher_rule.md: the users each dataset's candidates are read on (None: all users)
+RULE_USERS = {"ml-100k": None, "beauty": 2000}
 
 
 def design_file(work, dataset, design, data_path, allow_generate=False, sample_users=None, reader=None):
