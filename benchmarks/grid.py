@@ -23,6 +23,12 @@ Variants (the KD ones use the model's kd_* defaults, the shipped recipe ``nce``,
 * ``kd_random``: toward a fixed random N(0, 1) vector per user, of the same dims;
 * ``kd_itemmean``: toward the mean sentence embedding of the user's training items' texts, reduced
   like the LLM profiles (``recbole_llmkd.profiles.item_mean``: the cheap teacher, no LLM);
+* ``kd_llmitems``: toward the LLM's own reading of the training items: SmolLM2's hidden states over
+  each item's text (last block, mean over its tokens), averaged per user, reduced like the LLM
+  profiles (``recbole_llmkd.profiles.llm_states``; the teacher check's design ``items-mean``, the
+  one that complements the interactions on Beauty). Built on first use, one forward pass an item
+  text (Beauty: about 12,000 texts, 1 to 2 hours on one core; ml-100k: 1,682, minutes), cached in
+  the source's ``states.jsonl``;
 * ``kd_beta10``, ``kd_alpha01``: ablations of the paper's known problem, the uncapped dynamic β
   (``kd_beta_max: 10``; ``kd_alpha: 0.1``), on the LLM profiles; under the shipped defaults (fixed
   β, α 0.1) they change nothing and are refused: run them with a recipe (``kd_beta10-paper``);
@@ -72,6 +78,7 @@ VARIANTS = {
     "kd_metadata": ("metadata", {}),
     "kd_random": ("random", {}),
     "kd_itemmean": ("itemmean", {}),
+    "kd_llmitems": ("llmitems", {}),
     "kd_beta10": ("llm", {"kd_beta_max": 10.0}),
     "kd_alpha01": ("llm", {"kd_alpha": 0.1}),
     "kd_shuffled": ("shuffled", {}),
@@ -263,14 +270,14 @@ def profile_dir(work, dataset, source):
 
 # grid source -> the recbole_llmkd.profiles.sources name that builds it
 PROFILE_SOURCES = {"llm": "llm", "metadata": "metadata", "itemmean": "item_mean", "random": "random",
-                   "shuffled": "shuffled"}
+                   "shuffled": "shuffled", "llmitems": "llm_item_mean"}
 # the sources written from another source's .user file: random copies its users and dims, shuffled permutes its vectors
 REFERENCE_SOURCE = {"random": "metadata", "shuffled": "llm"}
 PROFILE_WAIT_SECONDS = 10  # how often a grid waiting for another's profile build looks again
 
 
 def build_profile_file(work, dataset, source, data_path=None, allow_generate=False, log=print):
-    """The ``.user`` file of a profile source (llm, metadata, random, itemmean), built once and reused,
+    """The ``.user`` file of a profile source (:data:`PROFILE_SOURCES`), built once and reused,
     by :func:`recbole_llmkd.profiles.sources.build_profile_file` with this dataset's split and text.
     Grids side by side build each file once: the first claims it, the others wait for it."""
     out = profile_dir(work, dataset, source)

@@ -66,6 +66,10 @@ ATTRIBUTION = (
     ("kd_metadata", "kd_random", "teacher content: genre/category text against random vectors"),
     ("kd", "kd_shuffled", "teacher content: LLM profiles against the same vectors shuffled across users"),
     ("kd_shuffled", "kd_random", "geometry: shuffled LLM vectors against random vectors"),
+    # the teacher issue's candidate: SmolLM2's hidden states over the item texts (teacher check: items-mean)
+    ("kd_llmitems", "baseline", "the LLM's reading of the item texts: any gain?"),
+    ("kd_llmitems", "kd_schedule", "distillation toward the LLM's item states on top of the schedule"),
+    ("kd_llmitems", "kd_random", "teacher content: the LLM's item states against random vectors"),
 )
 # headline comparisons outside the shipped recipe: (variant, against, question), full names
 ATTRIBUTION_EXTRA = (("kd-paper", "baseline", "the paper's formulation: does it collapse?"),)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks import grid, report
+from benchmarks import grid, report, teacher_check
 from recbole_llmkd.formats.files import read_atomic
 from recbole_llmkd.integration.config_files import properties_dir
 
@@ -302,6 +302,7 @@ def test_temporal_metadata_profiles_use_pre_cut_interactions_only(tmp_path):
     ("baseline_stock", None, {"fast_path": False}),
     ("kd", "llm", {}),
     ("kd_itemmean", "itemmean", {}),
+    ("kd_llmitems-nce", "llmitems", {"kd_stages": 2, "kd_alpha": 0.1, "kd_loss": "infonce"}),
     ("kd_metadata-reg", "metadata", {"kd_direction": "hidden_to_profile", "kd_alpha": 0.1, "kd_loss": "mse"}),
     ("kd-nce", "llm", {"kd_loss": "infonce", "kd_temperature": 0.1, "kd_reset_optimizer": True}),
     ("kd-paper", "llm", {"kd_alpha": 0.4, "kd_dynamic_scale": True, "kd_reset_optimizer": False}),
@@ -334,6 +335,23 @@ def test_derived_profile_sources_are_built_from_their_reference(tmp_path, monkey
     path = grid.build_profile_file(str(tmp_path), "ml-100k", source, log=lambda *_: None)
     assert path == str(tmp_path / "ml-100k" / source / "ml-100k.user")
     assert built == [(reference, None), (source, str(tmp_path / "ml-100k" / reference / "ml-100k.user"))]
+
+
+def test_the_llm_item_states_source_is_built_by_the_pipelines_llm_item_mean(tmp_path, monkeypatch):
+    """``kd_llmitems`` trains toward the teacher check's ``items-mean`` design: the pipeline's
+    ``llm_item_mean`` source with its default layer (-1) and pooling (mean), no reference file."""
+    built = []
+
+    def fake_build(config, name, allow_generate, reference_file):
+        built.append((name, reference_file, config.state_layer, config.state_pooling, config.max_items))
+        os.makedirs(os.path.dirname(config.user_path), exist_ok=True)
+        open(config.user_path, "w").close()
+
+    monkeypatch.setattr("recbole_llmkd.profiles.sources.build_profile_file", fake_build)
+    path = grid.build_profile_file(str(tmp_path), "ml-100k", "llmitems", log=lambda *_: None)
+    assert path == str(tmp_path / "ml-100k" / "llmitems" / "ml-100k.user")
+    options = teacher_check.DESIGNS["items-mean"][1]
+    assert built == [("llm_item_mean", None, options["state_layer"], options["state_pooling"], 30)]
 
 
 @pytest.mark.parametrize("variant", ["kd_beta10", "kd_alpha01", "kd_alpha01-nce", "kd_beta10-reg"])
