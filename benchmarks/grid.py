@@ -26,7 +26,8 @@ Variants (the KD ones use the model's kd_* defaults, the shipped recipe ``nce``,
 * ``kd_llmitems``: toward the LLM's own reading of the training items: SmolLM2's hidden states over
   each item's text (last block, mean over its tokens), averaged per user, reduced like the LLM
   profiles (``recbole_llmkd.profiles.llm_states``; the teacher check's design ``items-mean``, the
-  one that complements the interactions on Beauty). Built on first use, one forward pass an item
+  one that complements the interactions on Beauty), its options in
+  ``properties/profiles/designs/items-mean.yaml``. Built on first use, one forward pass an item
   text (Beauty: about 12,000 texts, 1 to 2 hours on one core; ml-100k: 1,682, minutes), cached in
   the source's ``states.jsonl``;
 * ``kd_beta10``, ``kd_alpha01``: ablations of the paper's known problem, the uncapped dynamic β
@@ -271,6 +272,9 @@ def profile_dir(work, dataset, source):
 # grid source -> the recbole_llmkd.profiles.sources name that builds it
 PROFILE_SOURCES = {"llm": "llm", "metadata": "metadata", "itemmean": "item_mean", "random": "random",
                    "shuffled": "shuffled", "llmitems": "llm_item_mean"}
+# the pipeline options files a source is built with, under properties/profiles/ (the dataset's own file
+# is read first, so a design file's keys win over it)
+PROFILE_OPTION_FILES = {"llmitems": ("designs", "items-mean.yaml")}
 # the sources written from another source's .user file: random copies its users and dims, shuffled permutes its vectors
 REFERENCE_SOURCE = {"random": "metadata", "shuffled": "llm"}
 PROFILE_WAIT_SECONDS = 10  # how often a grid waiting for another's profile build looks again
@@ -307,8 +311,8 @@ def _build_profile_file(work, dataset, source, data_path, allow_generate, log, o
         raise GridError(f"unknown profile source {source!r}; expected one of {', '.join(PROFILE_SOURCES)}")
     spec = DATASETS[dataset]
     cut = spec.temporal[0] if spec.temporal else None  # temporal: profiles from training (pre-valid-cut) data only
-    config = load_config([], dataset=spec.source, data_path=data_path, output_dir=out, cut_quantile=cut,
-                         user_file=user_file)
+    config = load_config(profile_option_files(source), dataset=spec.source, data_path=data_path, output_dir=out,
+                         cut_quantile=cut, user_file=user_file)
     reference = build_profile_file(work, dataset, REFERENCE_SOURCE[source], data_path, allow_generate, log) \
         if source in REFERENCE_SOURCE else None
     try:
@@ -318,6 +322,14 @@ def _build_profile_file(work, dataset, source, data_path, allow_generate, log, o
         raise GridError(f"{error}, or pass --allow-generate") from None
     log(f"profiles ({source}): {user_file}")
     return user_file
+
+
+def profile_option_files(source):
+    """The YAML files of :data:`PROFILE_OPTION_FILES` for ``source`` (none for most sources)."""
+    from recbole_llmkd.integration.config_files import properties_dir
+
+    parts = PROFILE_OPTION_FILES.get(source)
+    return [os.path.join(properties_dir(), "profiles", *parts)] if parts else []
 
 
 def subsets(dataset):

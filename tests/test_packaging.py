@@ -1,6 +1,8 @@
 """A non-editable install carries the YAML defaults and the shipped profiles: both are found outside
 the source tree."""
 
+import configparser
+import fnmatch
 import os
 import subprocess
 import sys
@@ -42,8 +44,31 @@ def test_installed_package_finds_its_properties(tmp_path):
     )
     assert build.returncode == 0, build.stderr[-3000:]
     assert sorted(os.listdir(site / "recbole_llmkd" / "properties" / "model")) == ["BERT4RecKD.yaml", "SASRecKD.yaml"]
+    assert (site / "recbole_llmkd" / "properties" / "profiles" / "designs" / "items-mean.yaml").is_file()
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run([sys.executable, "-c", CHECK, str(site)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ["0.1", "mask_itemseq", "profile_emb", "30", "22363"]
+
+
+def package_data_patterns():
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(ROOT, "setup.cfg"))
+    return [p.strip() for p in parser["options.package_data"]["recbole_llmkd.properties"].split(",")]
+
+
+def test_every_properties_file_is_package_data():
+    """Without building: every file of properties/ matches a package_data pattern of setup.cfg (an
+    editable install reads the folder itself, so a file left out breaks only for users of the wheel)."""
+    patterns = package_data_patterns()
+    folder = os.path.join(ROOT, "properties")
+    files = [os.path.relpath(os.path.join(d, f), folder).replace(os.sep, "/")
+             for d, _, names in os.walk(folder) for f in names
+             if not f.endswith((".py", ".pyc")) and "__pycache__" not in d]
+    assert "profiles/designs/items-mean.yaml" in files
+    # fnmatch's * crosses "/", so compare folder by folder as setuptools' globs do
+    left_out = [f for f in files if not any(
+        os.path.dirname(f) == os.path.dirname(p) and fnmatch.fnmatch(os.path.basename(f), os.path.basename(p))
+        for p in patterns)]
+    assert left_out == []

@@ -337,21 +337,27 @@ def test_derived_profile_sources_are_built_from_their_reference(tmp_path, monkey
     assert built == [(reference, None), (source, str(tmp_path / "ml-100k" / reference / "ml-100k.user"))]
 
 
-def test_the_llm_item_states_source_is_built_by_the_pipelines_llm_item_mean(tmp_path, monkeypatch):
+@pytest.mark.parametrize("dataset", ["ml-100k", "beauty"])
+def test_the_llm_item_states_source_is_the_teacher_checks_items_mean(tmp_path, monkeypatch, dataset):
     """``kd_llmitems`` trains toward the teacher check's ``items-mean`` design: the pipeline's
-    ``llm_item_mean`` source with its default layer (-1) and pooling (mean), no reference file."""
+    ``llm_item_mean`` source with the layer and pooling the check used, read in float32 as the check's
+    reader is (Beauty's own file says int8, for generation), no reference file."""
+    from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
+
     built = []
 
     def fake_build(config, name, allow_generate, reference_file):
-        built.append((name, reference_file, config.state_layer, config.state_pooling, config.max_items))
+        built.append((name, reference_file, config.state_layer, config.state_pooling, config.max_items, config.dtype))
         os.makedirs(os.path.dirname(config.user_path), exist_ok=True)
         open(config.user_path, "w").close()
 
     monkeypatch.setattr("recbole_llmkd.profiles.sources.build_profile_file", fake_build)
-    path = grid.build_profile_file(str(tmp_path), "ml-100k", "llmitems", log=lambda *_: None)
-    assert path == str(tmp_path / "ml-100k" / "llmitems" / "ml-100k.user")
-    options = teacher_check.DESIGNS["items-mean"][1]
-    assert built == [("llm_item_mean", None, options["state_layer"], options["state_pooling"], 30)]
+    path = grid.build_profile_file(str(tmp_path), dataset, "llmitems", log=lambda *_: None)
+    assert path == str(tmp_path / dataset / "llmitems" / f"{dataset}.user")
+    source, options, _ = teacher_check.DESIGNS["items-mean"]
+    check_dtype = TransformersBackend().dtype  # the teacher check's reader: the backend's default
+    assert built == [(source, None, options["state_layer"], options["state_pooling"], 30, check_dtype)]
+    assert check_dtype == "float32"
 
 
 @pytest.mark.parametrize("variant", ["kd_beta10", "kd_alpha01", "kd_alpha01-nce", "kd_beta10-reg"])
