@@ -19,8 +19,9 @@ The tiny budget, the same for every page: training runs get ``TINY`` (2 epochs, 
 with at most 40 interactions) in place of their epochs; profile commands of the LLM source get 60 users
 (from the shipped cache: no generation) and every profile command PCA instead of UMAP, unless the page
 names a reducer; a ``.user`` file a command reads that no earlier block wrote is the genre profile
-fixture of ``conftest.py`` (the stand-in for the 943-user profile build); ``report.py`` and
-``select_recipe.py`` write into a copy of ``results/``, never into the repository's. Every ``kd_*`` key
+fixture of ``conftest.py`` (the stand-in for the 943-user profile build); ``report.py``,
+``select_recipe.py`` and ``attribution_decision.py`` write into a copy of ``results/``, never into the
+repository's. Every ``kd_*`` key
 a block names must be one that ``properties/overall.yaml`` defines.
 """
 
@@ -247,16 +248,11 @@ def tiny_profiles(argv):
 
 
 def results_copy(argv, workdir):
-    """``--results`` pointing at a copy of results/ (this budget's runs, and the user lists compact run
-    JSONs refer to: ``runs/users/``), so nothing in the repository is rewritten."""
-    from benchmarks.run_files import USERS_FOLDER
-
-    budget = argv[argv.index("--budget") + 1] if "--budget" in argv else "cpu"
+    """``--results`` pointing at a copy of results/ (every budget's runs: a few MB), so nothing in the
+    repository is rewritten."""
     copy = os.path.join(workdir, "results-copy")
     if not os.path.isdir(copy):
-        shutil.copytree(os.path.join(ROOT, "results"), copy,
-                        ignore=lambda folder, names: [n for n in names if folder.endswith("runs")
-                                                      and n not in (budget, USERS_FOLDER)])
+        shutil.copytree(os.path.join(ROOT, "results"), copy)
     return argv + ["--results", copy]
 
 
@@ -272,7 +268,7 @@ def run_command(argv, monkeypatch, workdir):
         rest = [("1" if previous == "--max_evals" else a) for previous, a in zip([None, *rest], rest)]
     elif module == "recbole_llmkd.profiles":
         rest = tiny_profiles(rest)
-    elif script in ("benchmarks/report.py", "benchmarks/select_recipe.py"):
+    elif script in ("benchmarks/report.py", "benchmarks/select_recipe.py", "benchmarks/attribution_decision.py"):
         rest = results_copy(rest, workdir)
     elif script == "benchmarks/grid.py":
         assert "--list" in rest, "grid runs belong in not-run blocks"

@@ -42,6 +42,7 @@ COMMANDS = {
     "report": "python benchmarks/report.py",
     "run_files": "python benchmarks/run_files.py",
     "select_recipe": "python benchmarks/select_recipe.py",
+    "attribution_decision": "python benchmarks/attribution_decision.py",
     "teacher_check": "python benchmarks/teacher_check.py",
     "train_overhead": "python benchmarks/train_overhead.py",
     "train_speed": "python benchmarks/train_speed.py",
