@@ -34,8 +34,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.report import (ReportError, check_commits, check_splits, group, load_runs, run_commit,  # noqa: E402
-                               short_commit, valid_value)
+from benchmarks.report import (ReportError, check_commits, check_splits, group, load_runs,  # noqa: E402
+                               mean_valid_change, run_commit, short_commit, valid_value)
 
 SEEDS = (1, 2, 3)
 # (budget, dataset, model): the cells where the shipped recipe helps, as attribution_rule.md names them
@@ -71,17 +71,19 @@ def mean_valid(groups, cell, variant, seeds=SEEDS):
 
 def delta_valid(groups, cell, variant, seeds=SEEDS):
     """Mean over seeds of the variant's best validation NDCG@10 relative to the same seed's baseline."""
-    runs, base = groups.get(cell, {}).get(variant, {}), groups.get(cell, {}).get("baseline", {})
-    if any(s not in runs or s not in base for s in seeds):
-        return None
-    return float(np.mean([valid_value(runs[s]) / valid_value(base[s]) - 1 for s in seeds]))
+    runs = groups.get(cell, {})
+    return mean_valid_change(runs.get("baseline", {}), runs.get(variant, {}), seeds)
+
+
+def variant_commits(runs, seeds=None):
+    """The short commits of ``runs`` (``{seed: run}``), of ``seeds`` only when given, sorted."""
+    return sorted({short_commit(run_commit(r)) for s, r in runs.items() if seeds is None or s in seeds})
 
 
 def commits_note(groups, cell, variants, seeds=SEEDS):
     """`` (across commits: v a; w b)`` when the screening seeds of ``variants`` on ``cell`` were run
     from different commits, else ``""``."""
-    commits = {v: sorted({short_commit(run_commit(r)) for s, r in groups.get(cell, {}).get(v, {}).items()
-                          if s in seeds}) for v in variants}
+    commits = {v: variant_commits(groups.get(cell, {}).get(v, {}), seeds) for v in variants}
     if len({tuple(c) for c in commits.values()}) <= 1:
         return ""
     return " (across commits: " + "; ".join(f"{v} {', '.join(c)}" for v, c in commits.items()) + ")"
@@ -123,7 +125,7 @@ def decide_fair_baseline(groups, cells=CELLS):
     compared = ("baseline", "kd_random-nce", "kd_schedule-nce")
     waiting, done = [], []
     for cell in cells:
-        schedule, random_target = (delta_valid(groups, cell, v) for v in compared[2:0:-1])
+        schedule, random_target = delta_valid(groups, cell, "kd_schedule-nce"), delta_valid(groups, cell, "kd_random-nce")
         if schedule is None or random_target is None:
             waiting += missing(groups, cell, compared)
             continue
@@ -185,7 +187,7 @@ def table(groups):
             if not runs:
                 continue
             mean, delta = mean_valid(groups, cell, variant), delta_valid(groups, cell, variant)
-            commits = sorted({short_commit(run_commit(r)) for r in runs.values()})
+            commits = variant_commits(runs)
             lines.append(f"| {cell_name(cell)} | {variant} | {', '.join(map(str, sorted(runs)))} | {', '.join(commits)} | "
                          f"{'-' if mean is None else f'{mean:.4f}'} | "
                          f"{'-' if delta is None or variant == 'baseline' else f'{delta:+.1%}'} |")

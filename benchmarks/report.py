@@ -183,6 +183,14 @@ def valid_value(run):
     return run["best_valid_result"][TEST_METRIC]
 
 
+def mean_valid_change(baseline, variant, seeds):
+    """Mean over ``seeds`` of the variant's best validation NDCG@10 relative to the same seed's
+    baseline's (the selection rules' Δvalid); None when a seed is missing from either."""
+    if any(s not in baseline or s not in variant for s in seeds):
+        return None
+    return float(np.mean([valid_value(variant[s]) / valid_value(baseline[s]) - 1 for s in seeds]))
+
+
 def paired_valid(baseline, variant):
     """``(seeds, relative change, p over seeds)`` of the best validation NDCG@10."""
     from scipy import stats

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.report import group, load_runs, valid_value  # noqa: E402
+from benchmarks.report import group, load_runs, mean_valid_change  # noqa: E402
 
 # grid variant of each profile source, and its name in results/teacher_check.json
 SOURCES = {"llm": "kd", "metadata": "kd_metadata", "itemmean": "kd_itemmean", "random": "kd_random"}
@@ -69,10 +69,11 @@ def signal_sources(teacher_check, dataset):
 
 
 def mean_change(baseline, variant, seeds, cell):
-    missing = [s for s in seeds if s not in baseline or s not in variant]
-    if missing:
+    change = mean_valid_change(baseline, variant, seeds)
+    if change is None:
+        missing = [s for s in seeds if s not in baseline or s not in variant]
         raise SelectionError(f"{cell}: no run for seed(s) {missing}; run the grid for them before choosing")
-    return float(np.mean([valid_value(variant[s]) / valid_value(baseline[s]) - 1 for s in seeds]))
+    return change
 
 
 def candidates(groups, dataset, model, recipes, sources, seeds, signal):

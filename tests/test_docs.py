@@ -21,8 +21,7 @@ with at most 40 interactions) in place of their epochs; profile commands of the 
 names a reducer; a ``.user`` file a command reads that no earlier block wrote is the genre profile
 fixture of ``conftest.py`` (the stand-in for the 943-user profile build); ``report.py``,
 ``select_recipe.py`` and ``attribution_decision.py`` write into a copy of ``results/``, never into the
-repository's. Every ``kd_*`` key
-a block names must be one that ``properties/overall.yaml`` defines.
+repository's. Every ``kd_*`` key a block names must be one that ``properties/overall.yaml`` defines.
 """
 
 import argparse

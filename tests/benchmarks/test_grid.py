@@ -322,37 +322,38 @@ def test_variant_settings(variant, source, keys):
         assert set(grid.RECIPES["paper"]) <= set(overrides)  # a recipe spells out every key
 
 
-@pytest.mark.parametrize("source, reference", [("random", "metadata"), ("shuffled", "llm")])
-def test_derived_profile_sources_are_built_from_their_reference(tmp_path, monkeypatch, source, reference):
+@pytest.fixture
+def builds(monkeypatch):
+    """The pipeline builds the grid asks for, ``[(source, reference_file, config)]``, each writing an
+    empty ``.user`` file instead of running the source."""
     built = []
 
     def fake_build(config, name, allow_generate, reference_file):
-        built.append((name, reference_file))
+        built.append((name, reference_file, config))
         os.makedirs(os.path.dirname(config.user_path), exist_ok=True)
         open(config.user_path, "w").close()
 
     monkeypatch.setattr("recbole_llmkd.profiles.sources.build_profile_file", fake_build)
+    return built
+
+
+@pytest.mark.parametrize("source, reference", [("random", "metadata"), ("shuffled", "llm")])
+def test_derived_profile_sources_are_built_from_their_reference(tmp_path, builds, source, reference):
     path = grid.build_profile_file(str(tmp_path), "ml-100k", source, log=lambda *_: None)
     assert path == str(tmp_path / "ml-100k" / source / "ml-100k.user")
-    assert built == [(reference, None), (source, str(tmp_path / "ml-100k" / reference / "ml-100k.user"))]
+    assert [(name, ref) for name, ref, _ in builds] == [
+        (reference, None), (source, str(tmp_path / "ml-100k" / reference / "ml-100k.user"))]
 
 
 @pytest.mark.parametrize("dataset", ["ml-100k", "beauty"])
-def test_the_llm_item_states_source_is_the_teacher_checks_items_mean(tmp_path, monkeypatch, dataset):
+def test_the_llm_item_states_source_is_the_teacher_checks_items_mean(tmp_path, builds, dataset):
     """``kd_llmitems`` trains toward the teacher check's ``items-mean`` design: the pipeline's
     ``llm_item_mean`` source with the layer and pooling the check used, read in float32 as the check's
     reader is (Beauty's own file says int8, for generation), no reference file."""
     from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
 
-    built = []
-
-    def fake_build(config, name, allow_generate, reference_file):
-        built.append((name, reference_file, config.state_layer, config.state_pooling, config.max_items, config.dtype))
-        os.makedirs(os.path.dirname(config.user_path), exist_ok=True)
-        open(config.user_path, "w").close()
-
-    monkeypatch.setattr("recbole_llmkd.profiles.sources.build_profile_file", fake_build)
     path = grid.build_profile_file(str(tmp_path), dataset, "llmitems", log=lambda *_: None)
+    built = [(name, ref, c.state_layer, c.state_pooling, c.max_items, c.dtype) for name, ref, c in builds]
     assert path == str(tmp_path / dataset / "llmitems" / f"{dataset}.user")
     source, options, _ = teacher_check.DESIGNS["items-mean"]
     check_dtype = TransformersBackend().dtype  # the teacher check's reader: the backend's default
