@@ -278,6 +278,7 @@ PROFILE_OPTION_FILES = {"llmitems": ("designs", "items-mean.yaml")}
 # the sources written from another source's .user file: random copies its users and dims, shuffled permutes its vectors
 REFERENCE_SOURCE = {"random": "metadata", "shuffled": "llm"}
 PROFILE_WAIT_SECONDS = 10  # how often a grid waiting for another's profile build looks again
+PROFILE_WAIT_REPORT_SECONDS = 600  # how often it says it is still waiting (a build can take an hour)
 
 
 def build_profile_file(work, dataset, source, data_path=None, allow_generate=False, log=print):
@@ -295,8 +296,12 @@ def build_profile_file(work, dataset, source, data_path=None, allow_generate=Fal
             finally:
                 os.remove(claim)
         log(f"profiles ({source}): {describe_owner(owner)} is building them; waiting")
+        started = reported = time.monotonic()
         while claim_owner(claim) is not None:
             time.sleep(PROFILE_WAIT_SECONDS)
+            if time.monotonic() - reported >= PROFILE_WAIT_REPORT_SECONDS:
+                reported = time.monotonic()
+                log(f"profiles ({source}): still waiting, {(reported - started) / 60:.0f} min")
     return user_file
 
 

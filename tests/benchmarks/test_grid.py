@@ -132,6 +132,7 @@ def test_claimed_cells_are_left_to_their_grid(tmp_path, sleeper, capsys):
 
 def test_a_profile_file_another_grid_is_building_is_waited_for(tmp_path, sleeper, monkeypatch):
     monkeypatch.setattr(grid, "PROFILE_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(grid, "PROFILE_WAIT_REPORT_SECONDS", 0.12)
     claim = tmp_path / "claims" / "profiles" / "ml-100k" / "random.claim"
     write_claim(str(claim), sleeper)
     user_file = tmp_path / "ml-100k" / "random" / "ml-100k.user"
@@ -148,7 +149,9 @@ def test_a_profile_file_another_grid_is_building_is_waited_for(tmp_path, sleeper
         assert grid.build_profile_file(str(tmp_path), "ml-100k", "random", log=logged.append) == str(user_file)
     finally:
         timer.join()
-    assert logged == [f"profiles (random): pid {sleeper}, since 2026-12-01 15:00:00 is building them; waiting"]
+    assert logged[0] == f"profiles (random): pid {sleeper}, since 2026-12-01 15:00:00 is building them; waiting"
+    assert len(logged) >= 2  # then a line each report interval until the file is there
+    assert set(logged[1:]) == {"profiles (random): still waiting, 0 min"}
     assert user_file.read_text().endswith("1\t0.5 -0.5\n")  # theirs, not built again
     assert not (tmp_path / "ml-100k" / "metadata").exists()
 
