@@ -298,10 +298,10 @@ def build_profile_file(work, dataset, source, data_path=None, allow_generate=Fal
         log(f"profiles ({source}): {describe_owner(owner)} is building them; waiting")
         started = reported = time.monotonic()
         while claim_owner(claim) is not None:
-            time.sleep(PROFILE_WAIT_SECONDS)
             if time.monotonic() - reported >= PROFILE_WAIT_REPORT_SECONDS:
                 reported = time.monotonic()
                 log(f"profiles ({source}): still waiting, {(reported - started) / 60:.0f} min")
+            time.sleep(PROFILE_WAIT_SECONDS)
     return user_file
 
 

@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-import threading
+import time
 
 import numpy as np
 import pytest
@@ -130,9 +130,28 @@ def test_claimed_cells_are_left_to_their_grid(tmp_path, sleeper, capsys):
             f"{budget} --datasets ml-100k --models SASRec --variants kd_random --seeds 1") in capsys.readouterr().out
 
 
-def test_a_profile_file_another_grid_is_building_is_waited_for(tmp_path, sleeper, monkeypatch):
-    monkeypatch.setattr(grid, "PROFILE_WAIT_SECONDS", 0.05)
-    monkeypatch.setattr(grid, "PROFILE_WAIT_REPORT_SECONDS", 0.12)
+class FakeClock:
+    """Stands in for the ``time`` module of a waiting grid: each ``sleep`` advances ``monotonic`` at
+    once, and the other grid finishes after ``finish_after`` sleeps."""
+
+    def __init__(self, finish_after, finish):
+        self.now, self.sleeps, self.finish_after, self.finish = 1000.0, 0, finish_after, finish
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+        self.sleeps += 1
+        if self.sleeps == self.finish_after:
+            self.finish()
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+@pytest.mark.parametrize("sleeps, reports", [(1, []), (60, []), (61, [10]), (125, [10, 20])])
+def test_a_profile_file_another_grid_is_building_is_waited_for(tmp_path, sleeper, monkeypatch, sleeps, reports):
     claim = tmp_path / "claims" / "profiles" / "ml-100k" / "random.claim"
     write_claim(str(claim), sleeper)
     user_file = tmp_path / "ml-100k" / "random" / "ml-100k.user"
@@ -142,16 +161,13 @@ def test_a_profile_file_another_grid_is_building_is_waited_for(tmp_path, sleeper
         user_file.write_text("user_id:token\tprofile_emb:float_seq\n1\t0.5 -0.5\n")
         claim.unlink()
 
-    timer = threading.Timer(0.3, other_grid_finishes)
-    timer.start()
+    clock = FakeClock(sleeps, other_grid_finishes)
+    monkeypatch.setattr(grid, "time", clock)
     logged = []
-    try:
-        assert grid.build_profile_file(str(tmp_path), "ml-100k", "random", log=logged.append) == str(user_file)
-    finally:
-        timer.join()
-    assert logged[0] == f"profiles (random): pid {sleeper}, since 2026-12-01 15:00:00 is building them; waiting"
-    assert len(logged) >= 2  # then a line each report interval until the file is there
-    assert set(logged[1:]) == {"profiles (random): still waiting, 0 min"}
+    assert grid.build_profile_file(str(tmp_path), "ml-100k", "random", log=logged.append) == str(user_file)
+    assert clock.sleeps == sleeps  # looked every PROFILE_WAIT_SECONDS (10 s) until the file was there
+    assert logged == [f"profiles (random): pid {sleeper}, since 2026-12-01 15:00:00 is building them; waiting"] + [
+        f"profiles (random): still waiting, {minutes} min" for minutes in reports]  # every 10 minutes
     assert user_file.read_text().endswith("1\t0.5 -0.5\n")  # theirs, not built again
     assert not (tmp_path / "ml-100k" / "metadata").exists()
 
