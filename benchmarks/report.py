@@ -285,6 +285,38 @@ def best_in_stage_two(run):
     return switch is not None and run["best_epoch"] >= switch
 
 
+def valid_by_stage(run):
+    """``(best validation NDCG@10 before the stage switch, best from the switch on)`` of a KD run,
+    the second None when it never switched; None for a run without stages or whose validation
+    curve does not hold one score per epoch (``eval_step`` above 1)."""
+    history, scores = run.get("kd_history"), run.get("valid_scores")
+    if not history or not scores or len(scores) != run.get("epochs_trained"):
+        return None
+    switch = next((h["epoch"] for h in history if h["stage"] == 2), None)
+    if switch is None or switch >= len(scores):
+        return max(scores), None
+    return (max(scores[:switch]) if switch else None), max(scores[switch:])
+
+
+def stage_summary(runs_list, baseline_runs=None):
+    """Where a cell's validation best came from: mean best before and after the switch, the mean
+    per-seed gain of the second stage over the first, and the baseline's mean best valid over the
+    same seeds (the bar stage 1 is read against). None when no run has stages."""
+    stages = [(r["cell"]["seed"], valid_by_stage(r)) for r in runs_list]
+    stages = [(seed, s) for seed, s in stages if s is not None and s[0] is not None]
+    if not stages:
+        return None
+    switched = [(one, two) for _, (one, two) in stages if two is not None]
+    seeds = [seed for seed, _ in stages]
+    base = [valid_value(baseline_runs[s]) for s in seeds if baseline_runs and s in baseline_runs]
+    return {"seeds": seeds, "stage_one": mean_std([one for _, (one, _) in stages]),
+            "stage_two": mean_std([two for _, two in switched]) if switched else None,
+            "switched": len(switched),
+            "switch_gain": float(np.mean([two / one - 1 for one, two in switched])) if switched else None,
+            "best_in_stage_two": sum(1 for one, two in switched if two > one),
+            "baseline_valid": mean_std(base) if len(base) == len(seeds) else None}
+
+
 def attribution(groups):
     """The :data:`ATTRIBUTION` comparisons the runs hold, Holm-adjusted across all of them."""
     return holm_adjust(attribution_comparisons(groups))
@@ -359,6 +391,9 @@ def summarize(runs, allow_mixed=False):
         if (dataset, model, variant) in mixed:
             row["mixed_commits"] = True
         baseline = groups.get((dataset, model, "baseline"))
+        stages = stage_summary(runs_list, baseline)
+        if stages:
+            row["valid_by_stage"] = stages
         if variant != "baseline" and baseline:
             paired = compare(baseline, seeds_runs)
             if paired:
@@ -431,6 +466,27 @@ def format_attribution(rows):
     return lines
 
 
+def format_stages(rows):
+    """Validation by stage: the KD runs' best validation before and after the switch, against the baseline's."""
+    staged = [row for row in rows if row.get("valid_by_stage")]
+    if not staged:
+        return []
+    lines = ["", "Validation by stage (KD runs: best validation NDCG@10 before the stage switch and from it on, "
+             "mean over seeds; the baseline's over the same seeds; switch gain: the mean per-seed change of the "
+             "second stage's best over the first's; stage 2 best: runs whose second stage beat their first):", "",
+             "| dataset | model | variant | seeds | baseline | before the switch | Δ baseline | after the switch | "
+             "switch gain | stage 2 best |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in staged:
+        st = row["valid_by_stage"]
+        base, one, two = st["baseline_valid"], st["stage_one"], st["stage_two"]
+        lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {len(st['seeds'])} | "
+                     f"{'-' if base is None else f'{base[0]:.4f}'} | {one[0]:.4f} | "
+                     f"{'-' if base is None else _change(one[0] / base[0] - 1)} | "
+                     f"{'-' if two is None else f'{two[0]:.4f}'} | {_change(st['switch_gain'])} | "
+                     f"{st['best_in_stage_two']}/{len(st['seeds'])} |")
+    return lines
+
+
 def format_tables(rows, attribution_rows=()):
     lines = ["Validation (what settings are chosen on): best validation NDCG@10 of each run, paired over seeds "
              "with the baseline.", "",
@@ -441,6 +497,7 @@ def format_tables(rows, attribution_rows=()):
         lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {len(row['seeds'])} | "
                      f"{_pm(row['valid_ndcg@10'])} | {_change(valid.get('relative_change'))} | "
                      f"{_p(valid.get('p_seed_ttest'))} | {_epochs(row)} |")
+    lines += format_stages(rows)
     lines += ["", "Test:", "",
               "| dataset | model | variant | seeds | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | "
               "ΔNDCG@10 | p (seeds) | p (users) | p (Welch) | verdict |",

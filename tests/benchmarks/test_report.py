@@ -241,3 +241,37 @@ def test_the_headline_is_one_holm_family_across_budgets(tmp_path):
     assert json.loads((tmp_path / "headline.json").read_text())[1]["budget"] == "b"
     text = (tmp_path / "headline.md").read_text()
     assert "`python benchmarks/report.py --headline a b`" in text and "| b | ml-100k | SASRec | kd_random-nce |" in text
+
+
+SWITCH_AT_2 = [{"epoch": 0, "stage": 1}, {"epoch": 1, "stage": 1}, {"epoch": 2, "stage": 2}, {"epoch": 3, "stage": 2}]
+
+
+@pytest.mark.parametrize("history, scores, epochs, expected", [
+    (SWITCH_AT_2, [0.10, 0.30, 0.20, 0.25], 4, (0.30, 0.25)),  # best before the switch, best from it on
+    (SWITCH_AT_2[:2], [0.10, 0.30], 2, (0.30, None)),  # stopped in stage 1: never switched
+    (SWITCH_AT_2, [0.10, 0.30], 4, None),  # eval_step 2: scores are not one per epoch
+    (None, [0.10, 0.30], 2, None),  # the baseline: no stages
+    ([], [0.10, 0.30], 2, None),
+])
+def test_validation_is_split_at_the_stage_switch(history, scores, epochs, expected):
+    r = {"kd_history": history, "valid_scores": scores, "epochs_trained": epochs}
+    assert report.valid_by_stage(r) == expected
+
+
+def test_the_stage_table_reads_each_stage_against_the_baseline():
+    rng = np.random.default_rng(3)
+    runs = []
+    for seed, (one, two) in zip((1, 2, 3), ((0.060, 0.072), (0.064, 0.070), (0.062, 0.061))):
+        base = rng.uniform(0, 0.2, size=20)
+        runs.append(run("baseline", seed, base, valid=0.0650))
+        r = run("kd_random-nce", seed, base + 0.01)
+        r.update(kd_history=SWITCH_AT_2, valid_scores=[one - 0.01, one, two - 0.01, two], epochs_trained=4)
+        runs.append(r)
+    rows = report.summarize(runs)
+    stages = next(row for row in rows if row["variant"] == "kd_random-nce")["valid_by_stage"]
+    assert stages["stage_one"][0] == pytest.approx(0.062) and stages["stage_two"][0] == pytest.approx(0.0676667, abs=1e-6)
+    assert stages["switch_gain"] == pytest.approx(np.mean([0.072 / 0.060, 0.070 / 0.064, 0.061 / 0.062]) - 1)
+    assert stages["best_in_stage_two"] == 2 and stages["switched"] == 3 and stages["baseline_valid"][0] == pytest.approx(0.065)
+    assert "valid_by_stage" not in rows[0]  # the baseline has no stages
+    gain = f"{stages['switch_gain']:+.1%}"
+    assert f"| ml-100k | SASRec | kd_random-nce | 3 | 0.0650 | 0.0620 | -4.6% | 0.0677 | {gain} | 2/3 |" in report.format_tables(rows)
