@@ -301,7 +301,8 @@ def valid_by_stage(run):
 def stage_summary(runs_list, baseline_runs=None):
     """Where a cell's validation best came from: mean best before and after the switch, the mean
     per-seed gain of the second stage over the first, and the baseline's mean best valid over the
-    same seeds (the bar stage 1 is read against). None when no run has stages."""
+    same seeds (the bar stage 1 is read against). Runs without a per-epoch curve, or that switched
+    at epoch 0, are left out (``seeds`` names the rest); None when no run is left."""
     stages = [(r["cell"]["seed"], valid_by_stage(r)) for r in runs_list]
     stages = [(seed, s) for seed, s in stages if s is not None and s[0] is not None]
     if not stages:
@@ -313,7 +314,8 @@ def stage_summary(runs_list, baseline_runs=None):
             "stage_two": mean_std([two for _, two in switched]) if switched else None,
             "switched": len(switched),
             "switch_gain": float(np.mean([two / one - 1 for one, two in switched])) if switched else None,
-            "best_in_stage_two": sum(1 for one, two in switched if two > one),
+            # a tie counts for stage 2, as RecBole's early stopping moves its best epoch on a tie
+            "best_in_stage_two": sum(1 for one, two in switched if two >= one),
             "baseline_valid": mean_std(base) if len(base) == len(seeds) else None}
 
 
@@ -472,18 +474,20 @@ def format_stages(rows):
     if not staged:
         return []
     lines = ["", "Validation by stage (KD runs: best validation NDCG@10 before the stage switch and from it on, "
-             "mean over seeds; the baseline's over the same seeds; switch gain: the mean per-seed change of the "
-             "second stage's best over the first's; stage 2 best: runs whose second stage beat their first):", "",
-             "| dataset | model | variant | seeds | baseline | before the switch | Δ baseline | after the switch | "
-             "switch gain | stage 2 best |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "mean over seeds; the baseline's over the same seeds; Δ baseline: of the two means; switch gain: "
+             "the mean of the per-seed changes of the second stage's best over the first's; stage 2 best: of the "
+             "runs that switched, those whose second stage reached their first's best; runs without a per-epoch "
+             "validation curve are left out, the seeds column names the rest):", "",
+             "| dataset | model | variant | seeds | baseline | before the switch | Δ baseline (means) | "
+             "after the switch | switch gain (per seed) | stage 2 best |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in staged:
         st = row["valid_by_stage"]
         base, one, two = st["baseline_valid"], st["stage_one"], st["stage_two"]
-        lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {len(st['seeds'])} | "
+        best_two = f"{st['best_in_stage_two']}/{st['switched']}" if st["switched"] else "-"
+        lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {_seeds(st['seeds'])} | "
                      f"{'-' if base is None else f'{base[0]:.4f}'} | {one[0]:.4f} | "
                      f"{'-' if base is None else _change(one[0] / base[0] - 1)} | "
-                     f"{'-' if two is None else f'{two[0]:.4f}'} | {_change(st['switch_gain'])} | "
-                     f"{st['best_in_stage_two']}/{len(st['seeds'])} |")
+                     f"{'-' if two is None else f'{two[0]:.4f}'} | {_change(st['switch_gain'])} | {best_two} |")
     return lines
 
 

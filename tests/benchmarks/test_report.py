@@ -243,35 +243,67 @@ def test_the_headline_is_one_holm_family_across_budgets(tmp_path):
     assert "`python benchmarks/report.py --headline a b`" in text and "| b | ml-100k | SASRec | kd_random-nce |" in text
 
 
+
 SWITCH_AT_2 = [{"epoch": 0, "stage": 1}, {"epoch": 1, "stage": 1}, {"epoch": 2, "stage": 2}, {"epoch": 3, "stage": 2}]
 
 
-@pytest.mark.parametrize("history, scores, epochs, expected", [
-    (SWITCH_AT_2, [0.10, 0.30, 0.20, 0.25], 4, (0.30, 0.25)),  # best before the switch, best from it on
-    (SWITCH_AT_2[:2], [0.10, 0.30], 2, (0.30, None)),  # stopped in stage 1: never switched
-    (SWITCH_AT_2, [0.10, 0.30], 4, None),  # eval_step 2: scores are not one per epoch
-    (None, [0.10, 0.30], 2, None),  # the baseline: no stages
-    ([], [0.10, 0.30], 2, None),
+def staged_run(variant, seed, scores, history=SWITCH_AT_2, per_user=(0.1, 0.2, 0.3)):
+    """A KD run whose curve, best epoch and best validation agree (ties go to the later epoch, as in RecBole)."""
+    r = run(variant, seed, per_user, valid=max(scores))
+    best = max(i for i, v in enumerate(scores) if v == max(scores))
+    r.update(kd_history=history[:len(scores)], valid_scores=list(scores), epochs_trained=len(scores), best_epoch=best)
+    return r
+
+
+@pytest.mark.parametrize("scores, history, expected", [
+    ([0.10, 0.30, 0.20, 0.25], SWITCH_AT_2, (0.30, 0.25)),  # best before the switch, best from it on
+    ([0.10, 0.30, 0.20, 0.30], SWITCH_AT_2, (0.30, 0.30)),  # a tie
+    ([0.10, 0.30], SWITCH_AT_2, (0.30, None)),  # stopped in stage 1: never switched
+    ([0.10, 0.30], [{"epoch": 0, "stage": 2}, {"epoch": 1, "stage": 2}], (None, 0.30)),  # switched at epoch 0
 ])
-def test_validation_is_split_at_the_stage_switch(history, scores, epochs, expected):
-    r = {"kd_history": history, "valid_scores": scores, "epochs_trained": epochs}
+def test_validation_is_split_at_the_stage_switch(scores, history, expected):
+    r = staged_run("kd_random-nce", 1, scores, history)
     assert report.valid_by_stage(r) == expected
+    if expected[1] is not None:  # the existing count of a best after the switch agrees, ties included
+        assert report.best_in_stage_two(r) == (expected[1] >= (expected[0] or 0))
+
+
+@pytest.mark.parametrize("changes", [
+    {"kd_history": None},  # the baseline: no stages
+    {"kd_history": []},
+    {"epochs_trained": 8},  # eval_step 2: the scores are not one per epoch
+])
+def test_a_run_without_a_usable_curve_has_no_stages(changes):
+    r = staged_run("kd_random-nce", 1, [0.10, 0.30, 0.20, 0.25])
+    r.update(changes)
+    assert report.valid_by_stage(r) is None
 
 
 def test_the_stage_table_reads_each_stage_against_the_baseline():
-    rng = np.random.default_rng(3)
     runs = []
     for seed, (one, two) in zip((1, 2, 3), ((0.060, 0.072), (0.064, 0.070), (0.062, 0.061))):
-        base = rng.uniform(0, 0.2, size=20)
-        runs.append(run("baseline", seed, base, valid=0.0650))
-        r = run("kd_random-nce", seed, base + 0.01)
-        r.update(kd_history=SWITCH_AT_2, valid_scores=[one - 0.01, one, two - 0.01, two], epochs_trained=4)
-        runs.append(r)
+        runs.append(run("baseline", seed, [0.1, 0.2, 0.3], valid=0.0650))
+        runs.append(staged_run("kd_random-nce", seed, [one - 0.01, one, two - 0.01, two]))
+    runs.append(staged_run("kd_random-nce", 4, [0.07, 0.05], [{"epoch": 0, "stage": 2}, {"epoch": 1, "stage": 2}]))
+    for seed in (1, 2):
+        runs.append(staged_run("kd_random_single-nce", seed, [0.060, 0.066], SWITCH_AT_2[:2]))
     rows = report.summarize(runs)
     stages = next(row for row in rows if row["variant"] == "kd_random-nce")["valid_by_stage"]
+    assert stages["seeds"] == [1, 2, 3]  # seed 4 switched at epoch 0: no stage 1 to read
     assert stages["stage_one"][0] == pytest.approx(0.062) and stages["stage_two"][0] == pytest.approx(0.0676667, abs=1e-6)
     assert stages["switch_gain"] == pytest.approx(np.mean([0.072 / 0.060, 0.070 / 0.064, 0.061 / 0.062]) - 1)
     assert stages["best_in_stage_two"] == 2 and stages["switched"] == 3 and stages["baseline_valid"][0] == pytest.approx(0.065)
     assert "valid_by_stage" not in rows[0]  # the baseline has no stages
+    table = report.format_tables(rows)
     gain = f"{stages['switch_gain']:+.1%}"
-    assert f"| ml-100k | SASRec | kd_random-nce | 3 | 0.0650 | 0.0620 | -4.6% | 0.0677 | {gain} | 2/3 |" in report.format_tables(rows)
+    assert f"| ml-100k | SASRec | kd_random-nce | 1, 2, 3 | 0.0650 | 0.0620 | -4.6% | 0.0677 | {gain} | 2/3 |" in table
+    # never switched: no second stage, no count; the baseline has seeds 1 and 2 of it
+    assert "| ml-100k | SASRec | kd_random_single-nce | 1, 2 | 0.0650 | 0.0660 | +1.5% | - | - | - |" in table
+
+
+def test_the_stage_table_shows_no_baseline_where_a_seed_is_missing():
+    runs = [run("baseline", 1, [0.1, 0.2, 0.3], valid=0.0650)]
+    runs += [staged_run("kd_random-nce", seed, [0.060, 0.062, 0.065, 0.070]) for seed in (1, 2)]
+    row = next(r for r in report.summarize(runs) if r["variant"] == "kd_random-nce")
+    assert row["valid_by_stage"]["baseline_valid"] is None
+    assert "| ml-100k | SASRec | kd_random-nce | 1, 2 | - | 0.0620 | - | 0.0700 | +12.9% | 2/2 |" in report.format_tables([row])
