@@ -25,7 +25,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.grid import DATASETS, GridError, build_profile_file, ensure_source  # noqa: E402
+from benchmarks.grid import DATASETS, GridError, build_profile_file, ensure_source, profile_option_files  # noqa: E402
+
+
+def design_file_options(grid_source):
+    """``(pipeline source, options)`` from the design file the grid's ``grid_source`` reads
+    (``benchmarks.grid.PROFILE_OPTION_FILES``): the design the check measures and the target the
+    grid trains toward are one definition."""
+    import yaml
+
+    (path,) = profile_option_files(grid_source)
+    with open(path, encoding="utf-8") as f:
+        options = yaml.safe_load(f)
+    return options.pop("source"), options
+
 
 SMOLLM2_MID_LAYER = 15  # of SmolLM2-135M's 30 blocks
 # the history prompts the states-* designs read: the 10 most recent training items, not the 30 the
@@ -46,7 +59,7 @@ DESIGNS = {
                         "SmolLM2 hidden state at the last token of the history prompt (10 most recent items), block 15 of 30, UMAP 32"),
     "states-mid-mean": ("llm_states", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean", **STATES_WINDOW},
                         "SmolLM2 hidden states over the history prompt (10 most recent items), mean, block 15 of 30, UMAP 32"),
-    "items-mean": ("llm_item_mean", {"state_layer": -1, "state_pooling": "mean"},
+    "items-mean": (*design_file_options("llmitems"),  # properties/profiles/designs/items-mean.yaml
                    "SmolLM2 hidden states over each training item's text (mean, last block), averaged per user, UMAP 32"),
     "items-mid-mean": ("llm_item_mean", {"state_layer": SMOLLM2_MID_LAYER, "state_pooling": "mean"},
                        "SmolLM2 hidden states over each training item's text (mean, block 15), averaged per user, UMAP 32"),

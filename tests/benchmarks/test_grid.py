@@ -366,18 +366,26 @@ def test_derived_profile_sources_are_built_from_their_reference(tmp_path, builds
 
 @pytest.mark.parametrize("dataset", ["ml-100k", "beauty"])
 def test_the_llm_item_states_source_is_the_teacher_checks_items_mean(tmp_path, builds, dataset):
-    """``kd_llmitems`` trains toward the teacher check's ``items-mean`` design: the pipeline's
-    ``llm_item_mean`` source with the layer and pooling the check used, read in float32 as the check's
-    reader is (Beauty's own file says int8, for generation), no reference file."""
+    """``kd_llmitems`` trains toward the teacher check's ``items-mean`` design, both read from one
+    design file: the pipeline's ``llm_item_mean`` source with the layer and pooling the check used,
+    read in float32 as the check's shared reader is (Beauty's own file says int8, for generation),
+    no reference file."""
+    import yaml
+
     from recbole_llmkd.profiles.backends.transformers_backend import TransformersBackend
 
     path = grid.build_profile_file(str(tmp_path), dataset, "llmitems", log=lambda *_: None)
     built = [(name, ref, c.state_layer, c.state_pooling, c.max_items, c.dtype) for name, ref, c in builds]
     assert path == str(tmp_path / dataset / "llmitems" / f"{dataset}.user")
     source, options, _ = teacher_check.DESIGNS["items-mean"]
-    check_dtype = TransformersBackend().dtype  # the teacher check's reader: the backend's default
-    assert built == [(source, None, options["state_layer"], options["state_pooling"], 30, check_dtype)]
-    assert check_dtype == "float32"
+    (design_file,) = grid.profile_option_files("llmitems")
+    with open(design_file, encoding="utf-8") as f:
+        assert {"source": source, **options} == yaml.safe_load(f)
+    assert built == [(source, None, options["state_layer"], options["state_pooling"], options["max_items"],
+                      options["dtype"])]
+    check_dtype = TransformersBackend().dtype  # the teacher check's shared reader: the backend's default
+    assert (options["state_layer"], options["state_pooling"], options["max_items"], check_dtype) == (-1, "mean", 30, "float32")
+    assert options["dtype"] == check_dtype
 
 
 @pytest.mark.parametrize("variant", ["kd_beta10", "kd_alpha01", "kd_alpha01-nce", "kd_beta10-reg"])
