@@ -275,13 +275,17 @@ def compare(baseline, variant, subset=None):
             "users": n_users, "verdict": verdict(change, p_seed, len(seeds))}
 
 
+def switch_epoch(run):
+    """The first epoch of a KD run's second stage (None when it never switched or has no stages)."""
+    return next((h["epoch"] for h in run.get("kd_history") or () if h["stage"] == 2), None)
+
+
 def best_in_stage_two(run):
     """Whether a KD run's tested (best validation) epoch came after its stage switch (None for a
     run without stages)."""
-    history = run.get("kd_history")
-    if not history or run.get("best_epoch") is None:
+    if not run.get("kd_history") or run.get("best_epoch") is None:
         return None
-    switch = next((h["epoch"] for h in history if h["stage"] == 2), None)
+    switch = switch_epoch(run)
     return switch is not None and run["best_epoch"] >= switch
 
 
@@ -289,10 +293,10 @@ def valid_by_stage(run):
     """``(best validation NDCG@10 before the stage switch, best from the switch on)`` of a KD run,
     the second None when it never switched; None for a run without stages or whose validation
     curve does not hold one score per epoch (``eval_step`` above 1)."""
-    history, scores = run.get("kd_history"), run.get("valid_scores")
-    if not history or not scores or len(scores) != run.get("epochs_trained"):
+    scores = run.get("valid_scores")
+    if not run.get("kd_history") or not scores or len(scores) != run.get("epochs_trained"):
         return None
-    switch = next((h["epoch"] for h in history if h["stage"] == 2), None)
+    switch = switch_epoch(run)
     if switch is None or switch >= len(scores):
         return max(scores), None
     return (max(scores[:switch]) if switch else None), max(scores[switch:])
@@ -303,19 +307,18 @@ def stage_summary(runs_list, baseline_runs=None):
     per-seed gain of the second stage over the first, and the baseline's mean best valid over the
     same seeds (the bar stage 1 is read against). Runs without a per-epoch curve, or that switched
     at epoch 0, are left out (``seeds`` names the rest); None when no run is left."""
-    stages = [(r["cell"]["seed"], valid_by_stage(r)) for r in runs_list]
-    stages = [(seed, s) for seed, s in stages if s is not None and s[0] is not None]
+    stages = [(r, valid_by_stage(r)) for r in runs_list]
+    stages = [(r, s) for r, s in stages if s is not None and s[0] is not None]
     if not stages:
         return None
     switched = [(one, two) for _, (one, two) in stages if two is not None]
-    seeds = [seed for seed, _ in stages]
+    seeds = [r["cell"]["seed"] for r, _ in stages]
     base = [valid_value(baseline_runs[s]) for s in seeds if baseline_runs and s in baseline_runs]
     return {"seeds": seeds, "stage_one": mean_std([one for _, (one, _) in stages]),
             "stage_two": mean_std([two for _, two in switched]) if switched else None,
             "switched": len(switched),
             "switch_gain": float(np.mean([two / one - 1 for one, two in switched])) if switched else None,
-            # a tie counts for stage 2, as RecBole's early stopping moves its best epoch on a tie
-            "best_in_stage_two": sum(1 for one, two in switched if two >= one),
+            "best_in_stage_two": sum(1 for r, _ in stages if best_in_stage_two(r)),
             "baseline_valid": mean_std(base) if len(base) == len(seeds) else None}
 
 

@@ -243,7 +243,6 @@ def test_the_headline_is_one_holm_family_across_budgets(tmp_path):
     assert "`python benchmarks/report.py --headline a b`" in text and "| b | ml-100k | SASRec | kd_random-nce |" in text
 
 
-
 SWITCH_AT_2 = [{"epoch": 0, "stage": 1}, {"epoch": 1, "stage": 1}, {"epoch": 2, "stage": 2}, {"epoch": 3, "stage": 2}]
 
 
