@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.report import (ReportError, check_commits, check_splits, group, load_runs,  # noqa: E402
+from benchmarks.report import (ReportError, check_provenance, check_splits, group, load_runs,  # noqa: E402
                                mean_valid_change, run_commit, short_commit, valid_value)
 
 SEEDS = (1, 2, 3)
@@ -164,13 +164,13 @@ def decide_teacher(groups, cell=TEACHER_CELL):
 def load_groups(results, budgets):
     """``{(budget, dataset, model): {variant: {seed: run}}}`` of the decisions' variants; an error when
     there are no runs, when one dataset's runs differ in split, or when one cell's seeds of a variant
-    come from different commits."""
+    come from different commits or profile files."""
     groups = {}
     for budget in budgets:
         runs = load_runs(results, budget)
         check_splits(runs)
         by_cell = {key: seeds for key, seeds in group(runs).items() if key[2] in VARIANTS}
-        check_commits(by_cell)
+        check_provenance(by_cell)
         for (dataset, model, variant), seeds in by_cell.items():
             groups.setdefault((budget, dataset, model), {})[variant] = seeds
     if not groups:

@@ -21,7 +21,9 @@ adjusted value.
 Runs are compared only when their split fingerprints match (same training sequences, same test
 targets); a mismatch is an error naming the runs. The seeds of one cell are pooled only when they
 were run from the same commit (``git_commit`` in the run JSON; runs written before it was recorded
-count as one "unrecorded" commit); ``--allow-mixed`` pools them anyway and the tables say which.
+count as one "unrecorded" commit) toward the same profile file (``profile_sha256``: a file rebuilt
+on another CPU differs, since UMAP's layout moves with the last bits of its input);
+``--allow-mixed`` pools them anyway and the tables say which.
 """
 
 import argparse
@@ -108,20 +110,33 @@ def short_commit(commit):
     return (head if head == UNRECORDED else head[:12]) + plus + rest
 
 
-def check_commits(groups, allow_mixed=False):
-    """``{cell: sorted commits}`` of the cells whose seeds come from more than one commit; an error
-    naming them unless ``allow_mixed``."""
+def run_provenance(run):
+    """What one cell's seeds must share to be pooled: ``(run_commit, profile_sha256)``, the second
+    "" for a run without a profile file (baselines) or written before the hash was recorded."""
+    return run_commit(run), run.get("profile_sha256") or ""
+
+
+def describe_provenance(provenance):
+    """``abcdef012345`` or ``abcdef012345 profile 0123456789ab`` (both hashes cut to 12 characters)."""
+    commit, profile = provenance
+    return short_commit(commit) + (f" profile {profile[:12]}" if profile else "")
+
+
+def check_provenance(groups, allow_mixed=False):
+    """``{cell: sorted provenances}`` of the cells whose seeds come from more than one commit or
+    profile file (:func:`run_provenance`); an error naming them unless ``allow_mixed``."""
     mixed = {}
     for key, seeds in groups.items():
-        commits = sorted({run_commit(run) for run in seeds.values()})
-        if len(commits) > 1:
-            mixed[key] = commits
+        provenances = sorted({run_provenance(run) for run in seeds.values()})
+        if len(provenances) > 1:
+            mixed[key] = provenances
     if mixed and not allow_mixed:
-        raise ReportError("seeds run from different commits would be pooled (pass --allow-mixed to pool them "
-                          "anyway): " + "; ".join(
+        raise ReportError("seeds run from different commits or toward different profile files would be pooled "
+                          "(pass --allow-mixed to pool them anyway): " + "; ".join(
                               f"{'/'.join(key)}: " + ", ".join(
-                                  f"{short_commit(c)} (seeds {', '.join(str(s) for s, r in sorted(groups[key].items()) if run_commit(r) == c)})"
-                                  for c in commits) for key, commits in mixed.items()))
+                                  f"{describe_provenance(p)} (seeds "
+                                  f"{', '.join(str(s) for s, r in sorted(groups[key].items()) if run_provenance(r) == p)})"
+                                  for p in provenances) for key, provenances in mixed.items()))
     return mixed
 
 
@@ -340,6 +355,7 @@ def attribution_comparisons(groups):
     rows = []
     pairs = [(f"{base}-{ATTRIBUTION_RECIPE}", "baseline" if against == "baseline" else f"{against}-{ATTRIBUTION_RECIPE}",
               question) for base, against, question in ATTRIBUTION] + list(ATTRIBUTION_EXTRA)
+    mixed = check_provenance(groups, allow_mixed=True)
     for dataset, model in sorted({(d, m) for d, m, _ in groups}):
         for variant, other, question in pairs:
             if (dataset, model, variant) in groups and (dataset, model, other) in groups:
@@ -348,13 +364,16 @@ def attribution_comparisons(groups):
                     continue
                 runs = groups[(dataset, model, variant)]
                 stage_two = [best_in_stage_two(runs[s]) for s in sorted(runs)]
+                pooled = {name: [describe_provenance(p) for p in mixed[(dataset, model, name)]]
+                          for name in (variant, other) if (dataset, model, name) in mixed}
                 rows.append({"dataset": dataset, "model": model, "variant": variant, "against": other,
                              "question": question, "seeds_variant": sorted(runs),
                              "seeds_against": sorted(groups[(dataset, model, other)]),
                              "epochs": [runs[s]["epochs_trained"] for s in sorted(runs)],
                              "best_epochs": [runs[s]["best_epoch"] for s in sorted(runs)],
                              "best_in_stage_two": sum(1 for b in stage_two if b) if any(
-                                 b is not None for b in stage_two) else None, **paired})
+                                 b is not None for b in stage_two) else None,
+                             **({"mixed_provenance": pooled} if pooled else {}), **paired})
     return rows
 
 
@@ -368,7 +387,7 @@ def headline(results, budgets, allow_mixed=False):
             raise ReportError(f"no runs in {os.path.join(results, 'runs', budget)}")
         check_splits(runs)
         groups = group(runs)
-        check_commits(groups, allow_mixed)
+        check_provenance(groups, allow_mixed)
         rows += [{"budget": budget, **row} for row in attribution_comparisons(groups)]
     return holm_adjust(rows)
 
@@ -376,7 +395,7 @@ def headline(results, budgets, allow_mixed=False):
 def summarize(runs, allow_mixed=False):
     check_splits(runs)
     groups = group(runs)
-    mixed = check_commits(groups, allow_mixed)
+    mixed = check_provenance(groups, allow_mixed)
     rows = []
     for (dataset, model, variant) in sorted(groups, key=lambda k: (k[0], k[1], variant_order(k[2]))):
         seeds_runs = groups[(dataset, model, variant)]
@@ -394,7 +413,7 @@ def summarize(runs, allow_mixed=False):
         row["best_epochs"] = [r["best_epoch"] for r in runs_list]
         row["commits"] = sorted({run_commit(r) for r in runs_list})
         if (dataset, model, variant) in mixed:
-            row["mixed_commits"] = True
+            row["mixed_provenance"] = [describe_provenance(p) for p in mixed[(dataset, model, variant)]]
         baseline = groups.get((dataset, model, "baseline"))
         stages = stage_summary(runs_list, baseline)
         if stages:
@@ -468,6 +487,15 @@ def format_attribution(rows):
                      f"{_p(row['p_user_wilcoxon'])} | {_p(row['p_seed_welch'])} | {_p(row['p_seed_holm'])} | "
                      f"{row['verdict_holm']} | {_seeds(row['epochs'])} ({_seeds(row['best_epochs'])}) | "
                      f"{stage_two} | {row['question']} |")
+    pooled = {}
+    for row in rows:
+        for name, provenances in row.get("mixed_provenance", {}).items():
+            pooled[(row.get("budget"), row["dataset"], row["model"], name)] = provenances
+    if pooled:
+        lines += ["", "Pooled with --allow-mixed: these cells' seeds were run from different commits or toward "
+                  "different profile files: " + "; ".join(
+                      "/".join(k for k in key if k) + f" ({', '.join(provenances)})"
+                      for key, provenances in pooled.items()) + "."]
     return lines
 
 
@@ -518,11 +546,11 @@ def format_tables(rows, attribution_rows=()):
             + f" | {_change(change)} | {_p(paired.get('p_seed_ttest'))} | "
             f"{_p(paired.get('p_user_wilcoxon'))} | {_p(paired.get('p_seed_welch'))} | {paired.get('verdict', '-')} |")
     lines += ["", VERDICT_LEGEND]
-    mixed = [row for row in rows if row.get("mixed_commits")]
+    mixed = [row for row in rows if row.get("mixed_provenance")]
     if mixed:
-        lines += ["", "Pooled with --allow-mixed: these rows' seeds were run from different commits: "
-                  + "; ".join(f"{r['dataset']}/{r['model']}/{r['variant']} ({', '.join(short_commit(c) for c in r['commits'])})"
-                              for r in mixed) + "."]
+        lines += ["", "Pooled with --allow-mixed: these rows' seeds were run from different commits or toward different "
+                  "profile files: " + "; ".join(f"{r['dataset']}/{r['model']}/{r['variant']} ({', '.join(r['mixed_provenance'])})"
+                                               for r in mixed) + "."]
     lines += format_attribution(list(attribution_rows))
     lines += ["", "| dataset | model | variant | train s/epoch | ratio to baseline | inference s | peak memory MB | "
               "epochs (best) |", "|---|---|---|---:|---:|---:|---:|---|"]
@@ -611,7 +639,8 @@ def main(argv=None):
     parser.add_argument("--results", default=os.path.join(ROOT, "results"), help="folder holding runs/<budget>/")
     parser.add_argument("--budget", default="cpu", help="which runs to report (benchmarks/budgets/<name>.yaml)")
     parser.add_argument("--allow-mixed", action="store_true",
-                        help="pool a cell's seeds even when they were run from different commits (the tables say which)")
+                        help="pool a cell's seeds even when they were run from different commits or toward different "
+                             "profile files (the tables say which)")
     parser.add_argument("--headline", nargs="+", metavar="BUDGET",
                         help="instead: the attribution comparisons of these budgets as one Holm family -> "
                              "results/headline.md and headline.json (what the README's headline states)")
@@ -622,7 +651,8 @@ def main(argv=None):
         rows = headline(args.results, args.headline, args.allow_mixed)
         write_text_atomic(os.path.join(args.results, "headline.json"), json.dumps(rows, indent=2) + "\n")
         text = "\n".join([f"# Headline comparisons: budgets {', '.join(args.headline)}, one Holm family", "",
-                          f"`python benchmarks/report.py --headline {' '.join(args.headline)}`"]
+                          f"`python benchmarks/report.py --headline {' '.join(args.headline)}"
+                          f"{' --allow-mixed' if args.allow_mixed else ''}`"]
                          + format_attribution(rows)) + "\n"
         write_text_atomic(os.path.join(args.results, "headline.md"), text)
         print(text)

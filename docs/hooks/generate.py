@@ -48,6 +48,7 @@ COMMANDS = {
     "train_speed": "python benchmarks/train_speed.py",
     "profile_generation": "python benchmarks/profile_generation.py",
     "generation_cost": "python benchmarks/generation_cost.py",
+    "layout_stability": "python benchmarks/layout_stability.py",
     "new_dataset_generation": "python benchmarks/new_dataset_generation.py",
     "convert_movielens": "python benchmarks/convert_movielens.py",
 }

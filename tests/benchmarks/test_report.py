@@ -179,8 +179,25 @@ def test_seeds_from_different_commits_are_not_pooled_unless_allowed(runs):
                                                  r"aaaaaaaaaaaa\+dirty \(seeds 2\), bbbbbbbbbbbb \(seeds 3\)$"):
         report.summarize(runs)
     rows = report.summarize(runs, allow_mixed=True)
-    assert "mixed_commits" not in rows[0] and rows[1]["mixed_commits"] is True
-    assert "these rows' seeds were run from different commits: ml-100k/SASRec/kd (" in report.format_tables(rows)
+    assert "mixed_provenance" not in rows[0]
+    assert rows[1]["mixed_provenance"] == ["aaaaaaaaaaaa", "aaaaaaaaaaaa+dirty", "bbbbbbbbbbbb"]
+    assert ("toward different profile files: ml-100k/SASRec/kd (aaaaaaaaaaaa, aaaaaaaaaaaa+dirty, bbbbbbbbbbbb)."
+            in report.format_tables(rows))
+
+
+def test_seeds_toward_different_profile_files_are_not_pooled_unless_allowed(runs):
+    """One commit, two builds of the profile file (a rebuild on another CPU is another UMAP layout)."""
+    for r in runs:
+        r["git_commit"] = "a" * 40
+        if r["cell"]["variant"] == "kd":
+            r["profile_sha256"] = ("1" if r["cell"]["seed"] < 3 else "2") * 64
+    with pytest.raises(report.ReportError, match=r"different profile files .*ml-100k/SASRec/kd: "
+                                                 r"aaaaaaaaaaaa profile 111111111111 \(seeds 1, 2\), "
+                                                 r"aaaaaaaaaaaa profile 222222222222 \(seeds 3\)$"):
+        report.summarize(runs)
+    rows = report.summarize(runs, allow_mixed=True)
+    assert rows[1]["mixed_provenance"] == ["aaaaaaaaaaaa profile 111111111111", "aaaaaaaaaaaa profile 222222222222"]
+    assert rows[1]["commits"] == ["a" * 40] and "mixed_provenance" not in rows[0]
 
 
 def test_runs_without_a_recorded_commit_pool_as_one(runs):
@@ -241,6 +258,22 @@ def test_the_headline_is_one_holm_family_across_budgets(tmp_path):
     assert json.loads((tmp_path / "headline.json").read_text())[1]["budget"] == "b"
     text = (tmp_path / "headline.md").read_text()
     assert "`python benchmarks/report.py --headline a b`" in text and "| b | ml-100k | SASRec | kd_random-nce |" in text
+    assert "Pooled with --allow-mixed" not in text
+    shas = {}
+    for path in sorted((tmp_path / "runs" / "b").rglob("kd_random-nce/seed*.json")):
+        data = json.loads(path.read_text())
+        data["profile_sha256"] = shas.setdefault(path.name, ("3" if path.name == "seed3.json" else "4") * 64)
+        path.write_text(json.dumps(data))
+    with pytest.raises(report.ReportError, match=r"ml-100k/SASRec/kd_random-nce: unrecorded profile 333333333333 "
+                                                 r"\(seeds 3\), unrecorded profile 444444444444 \(seeds 1, 2\)$"):
+        report.main(["--results", str(tmp_path), "--headline", "a", "b"])
+    rows = report.main(["--results", str(tmp_path), "--headline", "a", "b", "--allow-mixed"])
+    assert "mixed_provenance" not in rows[0] and rows[1]["mixed_provenance"] == {
+        "kd_random-nce": ["unrecorded profile 333333333333", "unrecorded profile 444444444444"]}
+    text = (tmp_path / "headline.md").read_text()
+    assert "`python benchmarks/report.py --headline a b --allow-mixed`" in text
+    assert text.rstrip().endswith("toward different profile files: b/ml-100k/SASRec/kd_random-nce "
+                                  "(unrecorded profile 333333333333, unrecorded profile 444444444444).")
 
 
 SWITCH_AT_2 = [{"epoch": 0, "stage": 1}, {"epoch": 1, "stage": 1}, {"epoch": 2, "stage": 2}, {"epoch": 3, "stage": 2}]
