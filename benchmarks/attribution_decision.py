@@ -170,7 +170,8 @@ def load_groups(results, budgets):
         runs = load_runs(results, budget)
         check_splits(runs)
         by_cell = {key: seeds for key, seeds in group(runs).items() if key[2] in VARIANTS}
-        check_provenance(by_cell)
+        check_provenance(by_cell, remedy="the rule reads one commit and one profile file a cell: rerun the "
+                                        "odd seeds from one commit toward one profile file")
         for (dataset, model, variant), seeds in by_cell.items():
             groups.setdefault((budget, dataset, model), {})[variant] = seeds
     if not groups:

@@ -9,7 +9,8 @@ the sentence encoder's float kernels differ in their last bits between CPUs. Thi
 a difference does downstream. It builds (or reuses) the grid's LLM profile embeddings of the dataset
 (``benchmarks/grid.py``'s ``output/grid/<dataset>/llm``), reduces them with the pipeline's own
 reducer and the dataset's profile options, then reduces them again after adding Gaussian noise of
-``--noise`` (1e-7: a few float32 roundings of values of order 0.1). For each reducer it prints the
+``--noise`` (1e-8: a float32 value of order 0.1 is stored to about 7e-9, so a few rounding steps).
+For each reducer it prints the
 largest change of a reduced coordinate, the coordinates' largest magnitude, and the share of each
 user's ``--k`` nearest neighbours (Euclidean, reduced space) the two reductions share, beside the
 share each keeps of the neighbours in the unreduced embeddings (cosine).
@@ -17,7 +18,9 @@ share each keeps of the neighbours in the unreduced embeddings (cosine).
 
 import argparse
 import json
+import math
 import os
+import shlex
 import sys
 import time
 
@@ -60,15 +63,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-d", "--dataset", default="ml-100k", help="a dataset the grid knows (default ml-100k)")
     parser.add_argument("--work", default=os.path.join("output", "grid"), help="the grid's profiles folder")
-    parser.add_argument("--noise", type=float, default=1e-7, help="standard deviation of the added noise")
+    parser.add_argument("--noise", type=float, default=1e-8, help="standard deviation of the added noise")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
     parser.add_argument("-k", type=int, default=10, help="neighbours compared")
     parser.add_argument("--reducers", nargs="+", default=["umap", "pca"], choices=["umap", "pca"],
                         help="the reducers measured (default both)")
     parser.add_argument("--out", help="JSON written (default results/cost/layout_stability_<dataset>.json)")
     args = parser.parse_args(argv)
-    if args.noise <= 0 or args.k < 1:
-        parser.error("--noise must be above 0 and -k at least 1")
+    if not (math.isfinite(args.noise) and args.noise > 0) or args.k < 1:
+        parser.error(f"--noise must be a finite number above 0 (got {args.noise}) and -k at least 1 (got {args.k})")
     from benchmarks.grid import DATASETS, build_profile_file, ensure_source, profile_dir
     from recbole_llmkd.harness.experiment import cpu_description
     from recbole_llmkd.formats.files import write_text_atomic
@@ -82,9 +85,12 @@ def main(argv=None):
     spec = DATASETS[args.dataset]
     folder = profile_dir(args.work, args.dataset, "llm")
     users, embeddings = load_matrix(embeddings_path(load_config(dataset=spec.source, output_dir=folder)), "embed")
+    if args.k >= len(users):
+        parser.error(f"-k {args.k}: {folder} holds {len(users)} users; -k must be below that")
     result = {"dataset": args.dataset, "users": len(users), "dims": int(embeddings.shape[1]), "noise": args.noise,
               "seed": args.seed, "k": args.k, "cpu": cpu_description(),
-              "command": " ".join(["python benchmarks/layout_stability.py", *(argv if argv is not None else sys.argv[1:])]),
+              "command": shlex.join(["python", "benchmarks/layout_stability.py",
+                                     *(argv if argv is not None else sys.argv[1:])]),
               "reducers": {}}
     for name in args.reducers:
         config = load_config(dataset=spec.source, output_dir=folder, reducer=name)

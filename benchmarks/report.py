@@ -122,9 +122,9 @@ def describe_provenance(provenance):
     return short_commit(commit) + (f" profile {profile[:12]}" if profile else "")
 
 
-def check_provenance(groups, allow_mixed=False):
+def check_provenance(groups, allow_mixed=False, remedy="pass --allow-mixed to pool them anyway"):
     """``{cell: sorted provenances}`` of the cells whose seeds come from more than one commit or
-    profile file (:func:`run_provenance`); an error naming them unless ``allow_mixed``."""
+    profile file (:func:`run_provenance`); an error naming them (and ``remedy``) unless ``allow_mixed``."""
     mixed = {}
     for key, seeds in groups.items():
         provenances = sorted({run_provenance(run) for run in seeds.values()})
@@ -132,7 +132,7 @@ def check_provenance(groups, allow_mixed=False):
             mixed[key] = provenances
     if mixed and not allow_mixed:
         raise ReportError("seeds run from different commits or toward different profile files would be pooled "
-                          "(pass --allow-mixed to pool them anyway): " + "; ".join(
+                          f"({remedy}): " + "; ".join(
                               f"{'/'.join(key)}: " + ", ".join(
                                   f"{describe_provenance(p)} (seeds "
                                   f"{', '.join(str(s) for s, r in sorted(groups[key].items()) if run_provenance(r) == p)})"
@@ -466,8 +466,9 @@ def _seeds(values):
     return ", ".join(map(str, values))
 
 
-def format_attribution(rows):
-    """The attribution table: each comparison with its paired, unpaired and Holm-adjusted p."""
+def format_attribution(rows, note_pooled=True):
+    """The attribution table: each comparison with its paired, unpaired and Holm-adjusted p; with
+    ``note_pooled``, a closing line naming the cells pooled across commits or profile files."""
     if not rows:
         return []
     budget = "budget | " if any("budget" in r for r in rows) else ""
@@ -491,7 +492,7 @@ def format_attribution(rows):
     for row in rows:
         for name, provenances in row.get("mixed_provenance", {}).items():
             pooled[(row.get("budget"), row["dataset"], row["model"], name)] = provenances
-    if pooled:
+    if pooled and note_pooled:
         lines += ["", "Pooled with --allow-mixed: these cells' seeds were run from different commits or toward "
                   "different profile files: " + "; ".join(
                       "/".join(k for k in key if k) + f" ({', '.join(provenances)})"
@@ -551,7 +552,7 @@ def format_tables(rows, attribution_rows=()):
         lines += ["", "Pooled with --allow-mixed: these rows' seeds were run from different commits or toward different "
                   "profile files: " + "; ".join(f"{r['dataset']}/{r['model']}/{r['variant']} ({', '.join(r['mixed_provenance'])})"
                                                for r in mixed) + "."]
-    lines += format_attribution(list(attribution_rows))
+    lines += format_attribution(list(attribution_rows), note_pooled=False)  # the note above names them
     lines += ["", "| dataset | model | variant | train s/epoch | ratio to baseline | inference s | peak memory MB | "
               "epochs (best) |", "|---|---|---|---:|---:|---:|---:|---|"]
     base_time = {(r["dataset"], r["model"]): r["train_s_per_epoch"][0] for r in rows if r["variant"] == "baseline"}

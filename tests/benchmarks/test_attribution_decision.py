@@ -155,5 +155,6 @@ def test_no_runs_and_mixed_commits_are_errors(tmp_path):
     groups = {ML_B4R: cell_runs(kd_random=0.02)}
     groups[ML_B4R]["kd_random-nce"][2]["git_commit"] = "abc"
     write_runs(tmp_path, groups)
-    with pytest.raises(SystemExit, match="different commits .*kd_random-nce: abc \\(seeds 2\\), unrecorded \\(seeds 1, 3\\)"):
+    with pytest.raises(SystemExit, match="different commits .*rerun the odd seeds from one commit toward one profile file"
+                                         ".*kd_random-nce: abc \\(seeds 2\\), unrecorded \\(seeds 1, 3\\)"):
         decision.main(["--results", str(tmp_path)])

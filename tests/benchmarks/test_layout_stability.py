@@ -66,14 +66,17 @@ def test_the_command_reads_the_grids_profile_folder(tmp_path, embeddings):
     assert result["command"].endswith("layout_stability.py --work " + str(tmp_path / "grid") + " --reducers pca --out "
                                       + str(out))
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]  # no temporary file left
+    with pytest.raises(SystemExit):
+        layout_stability.main(["--work", str(tmp_path / "grid"), "--reducers", "pca", "-k", "120"])
 
 
 @pytest.mark.parametrize("argv, message", [
     (["-d", "ml-1m"], "unknown dataset 'ml-1m'"),
-    (["--noise", "0"], "--noise must be above 0"),
-    (["-k", "0"], "-k at least 1"),
+    (["--noise", "0"], "--noise must be a finite number above 0 (got 0.0)"),
+    (["--noise", "nan"], "(got nan)"),
+    (["-k", "0"], "-k at least 1 (got 0)"),
 ])
-def test_bad_arguments_are_refused(argv, message, capsys):
+def test_bad_arguments_are_refused(argv, message, capsys):  # refused before any profile is built
     with pytest.raises(SystemExit):
         layout_stability.main(argv)
     assert message in capsys.readouterr().err

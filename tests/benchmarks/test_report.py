@@ -200,6 +200,27 @@ def test_seeds_toward_different_profile_files_are_not_pooled_unless_allowed(runs
     assert rows[1]["commits"] == ["a" * 40] and "mixed_provenance" not in rows[0]
 
 
+def test_a_pooled_cell_is_named_once_in_the_tables(runs):
+    for r in runs:
+        if r["cell"]["variant"] == "kd":  # an attribution comparison: kd_random-nce against the baseline
+            r["cell"]["variant"] = "kd_random-nce"
+            r["profile_sha256"] = ("1" if r["cell"]["seed"] < 3 else "2") * 64
+    attribution = report.attribution(report.group(runs))
+    assert attribution[0]["mixed_provenance"] == {"kd_random-nce": ["unrecorded profile 111111111111",
+                                                                    "unrecorded profile 222222222222"]}
+    tables = report.format_tables(report.summarize(runs, allow_mixed=True), attribution)
+    assert tables.count("Pooled with --allow-mixed") == 1
+    assert "ml-100k/SASRec/kd_random-nce (unrecorded profile 111111111111, unrecorded profile 222222222222)" in tables
+    assert "Pooled with --allow-mixed" in "\n".join(report.format_attribution(attribution))
+
+
+def test_a_seed_without_a_recorded_profile_hash_is_not_pooled_with_hashed_ones(runs):
+    runs[1]["profile_sha256"] = "f" * 64  # kd seed 1; seeds 2 and 3 predate the hash
+    with pytest.raises(report.ReportError, match=r"kd: unrecorded \(seeds 2, 3\), unrecorded profile ffffffffffff "
+                                                 r"\(seeds 1\)$"):
+        report.summarize(runs)
+
+
 def test_runs_without_a_recorded_commit_pool_as_one(runs):
     assert [r["commits"] for r in report.summarize(runs)] == [["unrecorded"], ["unrecorded"]]
     runs[-1]["git_commit"] = "c" * 40
