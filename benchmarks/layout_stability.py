@@ -10,10 +10,10 @@ a difference does downstream. It builds (or reuses) the grid's LLM profile embed
 (``benchmarks/grid.py``'s ``output/grid/<dataset>/llm``), reduces them with the pipeline's own
 reducer and the dataset's profile options, then reduces them again after adding Gaussian noise of
 ``--noise`` (1e-8: a float32 value of order 0.1 is stored to about 7e-9, so a few rounding steps).
-For each reducer it prints the
-largest change of a reduced coordinate, the coordinates' largest magnitude, and the share of each
-user's ``--k`` nearest neighbours (Euclidean, reduced space) the two reductions share, beside the
-share each keeps of the neighbours in the unreduced embeddings (cosine).
+For each reducer it prints the largest change of a reduced coordinate, the coordinates' largest
+magnitude, and the share of each user's ``--k`` nearest neighbours (Euclidean, reduced space) the
+two reductions share, beside the share each keeps of the neighbours in the unreduced embeddings
+(cosine).
 """
 
 import argparse

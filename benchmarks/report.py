@@ -488,16 +488,23 @@ def format_attribution(rows, note_pooled=True):
                      f"{_p(row['p_user_wilcoxon'])} | {_p(row['p_seed_welch'])} | {_p(row['p_seed_holm'])} | "
                      f"{row['verdict_holm']} | {_seeds(row['epochs'])} ({_seeds(row['best_epochs'])}) | "
                      f"{stage_two} | {row['question']} |")
-    pooled = {}
-    for row in rows:
-        for name, provenances in row.get("mixed_provenance", {}).items():
-            pooled[(row.get("budget"), row["dataset"], row["model"], name)] = provenances
-    if pooled and note_pooled:
-        lines += ["", "Pooled with --allow-mixed: these cells' seeds were run from different commits or toward "
-                  "different profile files: " + "; ".join(
-                      "/".join(k for k in key if k) + f" ({', '.join(provenances)})"
-                      for key, provenances in pooled.items()) + "."]
+    if note_pooled:
+        pooled = {}
+        for row in rows:
+            for name, provenances in row.get("mixed_provenance", {}).items():
+                pooled["/".join(k for k in (row.get("budget"), row["dataset"], row["model"], name) if k)] = provenances
+        lines += pooled_note(pooled.items())
     return lines
+
+
+def pooled_note(labelled):
+    """The closing line naming the cells pooled with ``--allow-mixed`` (``(label, provenances)`` pairs);
+    none when there are none."""
+    labelled = list(labelled)
+    if not labelled:
+        return []
+    return ["", "Pooled with --allow-mixed: these cells' seeds were run from different commits or toward different "
+            "profile files: " + "; ".join(f"{label} ({', '.join(provenances)})" for label, provenances in labelled) + "."]
 
 
 def format_stages(rows):
@@ -547,11 +554,8 @@ def format_tables(rows, attribution_rows=()):
             + f" | {_change(change)} | {_p(paired.get('p_seed_ttest'))} | "
             f"{_p(paired.get('p_user_wilcoxon'))} | {_p(paired.get('p_seed_welch'))} | {paired.get('verdict', '-')} |")
     lines += ["", VERDICT_LEGEND]
-    mixed = [row for row in rows if row.get("mixed_provenance")]
-    if mixed:
-        lines += ["", "Pooled with --allow-mixed: these rows' seeds were run from different commits or toward different "
-                  "profile files: " + "; ".join(f"{r['dataset']}/{r['model']}/{r['variant']} ({', '.join(r['mixed_provenance'])})"
-                                               for r in mixed) + "."]
+    lines += pooled_note((f"{r['dataset']}/{r['model']}/{r['variant']}", r["mixed_provenance"])
+                         for r in rows if r.get("mixed_provenance"))
     lines += format_attribution(list(attribution_rows), note_pooled=False)  # the note above names them
     lines += ["", "| dataset | model | variant | train s/epoch | ratio to baseline | inference s | peak memory MB | "
               "epochs (best) |", "|---|---|---|---:|---:|---:|---:|---|"]
